@@ -1,0 +1,93 @@
+// Client side of SCRAM-SHA-256 (RFC 5802 / RFC 7677), used by the proxy to log in upstream with its own secret.
+// Pure: crypto only; faults are thrown as ScramClientError with a reason code, never with key material.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  clientKeyOf, decodeBase64Strict, hmac, isPrintableNonce, parseIterations, saltedPasswordCached, serverKeyOf,
+  sha256, xor,
+} from './scram-crypto.js';
+import { saslprep } from './saslprep.js';
+
+export type ScramClientFailure = 'malformed' | 'bad_nonce' | 'bad_iterations' | 'bad_server_signature'
+  | 'server_error' | 'out_of_order';
+
+export class ScramClientError extends Error {
+  constructor(readonly reason: ScramClientFailure) {
+    super(`SCRAM client: ${reason}`);
+    this.name = 'ScramClientError';
+  }
+}
+
+const GS2_HEADER = 'n,,';
+const CHANNEL_BINDING_B64 = Buffer.from(GS2_HEADER).toString('base64'); // "biws"
+const MAX_MESSAGE_LEN = 8192;
+const MAX_SALT_LEN = 1024;
+
+export class ScramClient {
+  readonly #password: string;
+  readonly #clientNonce: string;
+  readonly #clientFirstBare: string;
+  #phase: 'start' | 'first' | 'final' | 'done' = 'start';
+  #expectedServerSignature: Buffer | null = null;
+
+  // username: only for test vectors (RFC 7677 uses n=user); PostgreSQL ignores it.
+  constructor(password: string, opts?: { clientNonce?: string; username?: string }) {
+    const nonce = opts?.clientNonce ?? randomBytes(18).toString('base64');
+    if (!isPrintableNonce(nonce)) throw new RangeError('SCRAM client nonce must be printable');
+    this.#password = saslprep(password);
+    this.#clientNonce = nonce;
+    // PostgreSQL ignores the SCRAM user name (the startup user counts); '*' is what most drivers send.
+    const name = (opts?.username ?? '*').replaceAll('=', '=3D').replaceAll(',', '=2C');
+    this.#clientFirstBare = `n=${name},r=${nonce}`;
+  }
+
+  clientFirstMessage(): Buffer {
+    if (this.#phase !== 'start') throw new ScramClientError('out_of_order');
+    this.#phase = 'first';
+    return Buffer.from(GS2_HEADER + this.#clientFirstBare, 'utf8');
+  }
+
+  /** Takes the server-first-message, returns the client-final-message. */
+  handleServerFirst(data: Buffer): Buffer {
+    if (this.#phase !== 'first') throw new ScramClientError('out_of_order');
+    this.#phase = 'done';
+    if (data.length > MAX_MESSAGE_LEN) throw new ScramClientError('malformed');
+    const serverFirst = data.toString('utf8');
+    // server-first-message = "r=" nonce ",s=" salt ",i=" iteration-count ; no extensions accepted
+    const parts = serverFirst.split(',');
+    if (parts.length !== 3 || !parts[0]!.startsWith('r=') || !parts[1]!.startsWith('s=') || !parts[2]!.startsWith('i=')) {
+      throw new ScramClientError('malformed');
+    }
+    const nonce = parts[0]!.slice(2);
+    if (!isPrintableNonce(nonce) || !nonce.startsWith(this.#clientNonce) || nonce.length === this.#clientNonce.length) {
+      throw new ScramClientError('bad_nonce');
+    }
+    const salt = decodeBase64Strict(parts[1]!.slice(2));
+    if (salt === null || salt.length === 0 || salt.length > MAX_SALT_LEN) throw new ScramClientError('malformed');
+    const iterations = parseIterations(parts[2]!.slice(2));
+    if (iterations === null) throw new ScramClientError('bad_iterations');
+
+    const salted = saltedPasswordCached(this.#password, salt, iterations);
+    const clientKey = clientKeyOf(salted);
+    const withoutProof = `c=${CHANNEL_BINDING_B64},r=${nonce}`;
+    const authMessage = `${this.#clientFirstBare},${serverFirst},${withoutProof}`;
+    const proof = xor(clientKey, hmac(sha256(clientKey), authMessage));
+    this.#expectedServerSignature = hmac(serverKeyOf(salted), authMessage);
+    this.#phase = 'final';
+    return Buffer.from(`${withoutProof},p=${proof.toString('base64')}`, 'utf8');
+  }
+
+  /** Checks the server-final-message; throws unless it carries the expected server signature. */
+  verifyServerFinal(data: Buffer): void {
+    const expected = this.#expectedServerSignature;
+    if (this.#phase !== 'final' || expected === null) throw new ScramClientError('out_of_order');
+    this.#phase = 'done';
+    if (data.length > MAX_MESSAGE_LEN) throw new ScramClientError('malformed');
+    const text = data.toString('utf8');
+    if (text.startsWith('e=')) throw new ScramClientError('server_error');
+    if (!text.startsWith('v=') || text.includes(',')) throw new ScramClientError('malformed');
+    const signature = decodeBase64Strict(text.slice(2));
+    if (signature === null || signature.length !== expected.length || !timingSafeEqual(signature, expected)) {
+      throw new ScramClientError('bad_server_signature');
+    }
+  }
+}

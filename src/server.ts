@@ -1,0 +1,173 @@
+// The listener: accepts TCP connections, applies the network allow list before any TLS work, keeps the
+// session registry and the connection limits, swaps config/TLS/policy on reload, and drains on shutdown.
+import net from 'node:net';
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { Config, UserConfig } from './config/types.js';
+import { addressAllowed, buildBlockList } from './config/cidr.js';
+import { loadListenerTls, type ListenerTls } from './net/tls.js';
+import type { UpstreamTls } from './net/upstream.js';
+import { AccessPolicy } from './policy/index.js';
+import type { Metrics } from './observability/metrics.js';
+import type { Logger } from './observability/logger.js';
+import { CancelRegistry } from './session/cancel.js';
+import { Session } from './session/session.js';
+import type { ProxyContext, SessionLimits } from './session/context.js';
+import { clientError } from './errors.js';
+
+type Generation = {
+  readonly config: Config;
+  readonly listenerTls: ListenerTls;
+  readonly upstreamTls: UpstreamTls;
+  readonly policy: AccessPolicy;
+  readonly allow: net.BlockList;
+  readonly users: ReadonlyMap<string, UserConfig>;
+};
+
+/** Builds everything derived from one config; throws (with a message naming the file) on unreadable files. */
+export function buildGeneration(config: Config): Generation {
+  return {
+    config,
+    listenerTls: loadListenerTls(config.tls),
+    upstreamTls: {
+      mode: config.upstream.tls.mode,
+      ca: config.upstream.tls.caFile ? readFileNamed(config.upstream.tls.caFile, 'upstream.tls.ca') : null,
+    },
+    policy: new AccessPolicy(config.roles),
+    allow: buildBlockList(config.network.allow),
+    users: new Map(config.users.map((u) => [u.name, u])),
+  };
+}
+
+function readFileNamed(file: string, key: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new Error(`${key}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+export class ProxyServer {
+  private generation: Generation;
+  private readonly server: net.Server;
+  private readonly sessions = new Set<Session>();
+  private readonly perUser = new Map<string, number>();
+  private admittedCount = 0;
+  private draining = false;
+  readonly cancels = new CancelRegistry();
+  private readonly context: ProxyContext;
+
+  constructor(generation: Generation, private readonly metrics: Metrics, private readonly logger: Logger) {
+    this.generation = generation;
+    const limits: SessionLimits = {
+      admit: () => {
+        if (this.admittedCount >= this.generation.config.limits.maxConnections) return false;
+        this.admittedCount++;
+        return true;
+      },
+      release: () => { this.admittedCount--; },
+      admitUser: (user) => {
+        const n = this.perUser.get(user) ?? 0;
+        if (n >= this.generation.config.limits.maxConnectionsPerUser) return false;
+        this.perUser.set(user, n + 1);
+        return true;
+      },
+      releaseUser: (user) => {
+        const n = (this.perUser.get(user) ?? 1) - 1;
+        if (n <= 0) this.perUser.delete(user); else this.perUser.set(user, n);
+      },
+    };
+    this.context = {
+      config: () => this.generation.config,
+      listenerTls: () => this.generation.listenerTls,
+      upstreamTls: () => this.generation.upstreamTls,
+      policy: () => this.generation.policy,
+      findUser: (name) => this.generation.users.get(name) ?? null,
+      metrics, logger, cancels: this.cancels, limits,
+      mockSecret: randomBytes(32),
+      upstreamPassword: (user) => (user.upstream.password.kind === 'password' ? user.upstream.password.value : null),
+    };
+    this.server = net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
+    this.server.on('error', (err) => logger.error({ event: 'listener.error', err: { message: err.message } }, 'listener error'));
+  }
+
+  get config(): Config {
+    return this.generation.config;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  listenerTlsInfo(): ListenerTls {
+    return this.generation.listenerTls;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  async listen(): Promise<number> {
+    const { host, port } = this.generation.config.listen;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => { this.server.off('error', reject); resolve(); });
+    });
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  private accept(socket: net.Socket): void {
+    const address = socket.remoteAddress ?? '';
+    const family = socket.remoteFamily ?? '';
+    // Gate 1, before a single byte is read or sent: the network allow list.
+    if (this.draining || !addressAllowed(this.generation.allow, address, family)) {
+      this.metrics.clientConnectionsTotal.inc({ outcome: this.draining ? 'draining' : 'address_not_allowed' });
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => undefined);
+    socket.setNoDelay(true);
+    const session = new Session(socket, this.context, { address, port: socket.remotePort ?? 0 });
+    this.sessions.add(session);
+    this.metrics.clientConnections.inc();
+    this.metrics.clientConnectionsTotal.inc({ outcome: 'accepted' });
+    this.logger.debug({ event: 'connection.accepted', session: session.id, client: `${address}:${socket.remotePort}` }, 'connection accepted');
+    void session.run().finally(() => {
+      this.sessions.delete(session);
+      this.metrics.clientConnections.dec();
+    });
+  }
+
+  /** Swaps in a new config; new connections and the next statement of every session use it. */
+  reload(next: Generation): void {
+    this.generation = next;
+    for (const session of this.sessions) {
+      const user = session.user !== null && session.userConfig ? next.users.get(session.user) : undefined;
+      if (session.userConfig && !user) {
+        session.terminate('revoked', clientError('sessionRevoked'));
+        continue;
+      }
+      if (user) {
+        session.userConfig = user;
+        session.rebind();
+      }
+    }
+  }
+
+  /** Stops accepting; waits up to `graceMs` for sessions to end, then terminates the rest with 57P01. */
+  async drain(graceMs: number): Promise<void> {
+    this.draining = true;
+    this.server.close(); // stop accepting now; its callback would wait for every connection
+
+    const deadline = Date.now() + graceMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const remaining = [...this.sessions];
+    for (const session of remaining) session.terminate('shutdown', clientError('shutdown'));
+    await Promise.race([
+      Promise.all(remaining.map((s) => s.done)),
+      new Promise((r) => setTimeout(r, 2000)),
+    ]);
+  }
+}

@@ -1,0 +1,352 @@
+// One client connection, end to end: negotiate → authenticate → authorize the database and startup settings
+// → log in upstream as the mapped identity → relay → close. One idempotent close(reason) emits the one
+// `session.closed` line and settles the metrics. What the client is told comes only from errors.ts.
+import type net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { clientError, type ClientErrorName } from '../errors.js';
+import {
+  AUTHENTICATION_OK, encodeBackendKeyData, encodeErrorResponse, encodeNegotiateProtocolVersion,
+  encodeParameterStatus, encodeReadyForQuery, type ErrorFields,
+} from '../protocol/backend.js';
+import { ProtocolViolation } from '../protocol/errors.js';
+import { parseStartupOptions } from '../protocol/startup.js';
+import { tlsServerEndPoint } from '../auth/tls-binding.js';
+import { endpointLabel, openUpstream, sendCancelRequest, UpstreamError, type BackendKey, type UpstreamConnection } from '../net/upstream.js';
+import type { UserConfig } from '../config/types.js';
+import type { AccessDecision } from '../policy/index.js';
+import type { Logger } from '../observability/logger.js';
+import { negotiate, type StartupMessage } from './negotiate.js';
+import { authenticateScram } from './authenticate.js';
+import { PeerClosedError, type SocketReader } from './socket-reader.js';
+import { Relay, type RelayEndReason, type StatementKind } from './relay.js';
+import type { ProxyContext } from './context.js';
+
+export type ClientAddress = { readonly address: string; readonly port: number };
+
+export type CloseReason =
+  | 'client_closed' | 'client_terminated' | 'cancel_request' | 'startup_timeout' | 'tls_failed' | 'tls_required'
+  | 'protocol_violation' | 'auth_failed' | 'auth_abandoned' | 'database_denied' | 'startup_denied'
+  | 'replication_refused' | 'too_many_connections' | 'too_many_user_connections' | 'no_upstream' | 'upstream_error'
+  | 'upstream_lost' | 'idle_timeout' | 'shutdown' | 'revoked' | 'internal_error';
+
+/** Startup parameters that are not settings and so are never forwarded as such. */
+const NOT_FORWARDED = new Set(['user', 'database', 'options', 'replication', 'client_encoding']);
+const FATAL_GRACE_MS = 1000;
+
+export class Session {
+  readonly id = randomUUID();
+  readonly startedAt = Date.now();
+  user: string | null = null;
+  userConfig: UserConfig | null = null;
+  database: string | null = null;
+  private socket: net.Socket;
+  private upstream: UpstreamConnection | null = null;
+  private relay: Relay | null = null;
+  private cancelKey: { processId: number; secretKey: number } | null = null;
+  private closed = false;
+  private admitted = false;
+  private userAdmitted = false;
+  private bytesFromClient = 0;
+  private bytesToClient = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private log: Logger;
+  private readonly startup = new AbortController();
+  private onClosed: (() => void) | null = null;
+  readonly done = new Promise<void>((resolve) => { this.onClosed = resolve; });
+
+  constructor(raw: net.Socket, private readonly ctx: ProxyContext, readonly client: ClientAddress) {
+    this.socket = raw;
+    this.log = ctx.logger.child({ session: this.id, client: `${client.address}:${client.port}` });
+  }
+
+  /** Runs the whole session; never throws. */
+  async run(): Promise<void> {
+    const limits = this.ctx.config().limits;
+    const timer = setTimeout(() => this.startupTimedOut(), limits.startupTimeoutMs);
+    try {
+      await this.startUp();
+    } catch (err) {
+      this.failStartup(err);
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.done;
+  }
+
+  private async startUp(): Promise<void> {
+    const config = this.ctx.config();
+    const negotiated = await negotiate(this.socket, {
+      tls: this.ctx.listenerTls(), maxMessageSize: config.limits.maxMessageSize, signal: this.startup.signal,
+    });
+    if (negotiated.kind === 'cancel') {
+      await this.forwardCancel(negotiated.processId, negotiated.secretKey);
+      return this.close('cancel_request');
+    }
+    this.socket = negotiated.socket;
+    const { reader, startup } = negotiated;
+    if (!negotiated.tls && config.tls.mode === 'required') return this.refuse('tls_required', 'tlsRequired');
+    this.admitted = this.ctx.limits.admit();
+    if (!this.admitted) return this.refuse('too_many_connections', 'tooManyConnections');
+    if (startup.minorVersion > 0 || startup.protocolOptions.length > 0) {
+      this.socket.write(encodeNegotiateProtocolVersion(0, startup.protocolOptions));
+    }
+    const username = startup.parameters.get('user') ?? '';
+    this.user = username;
+    this.database = startup.parameters.get('database') || username;
+    this.log = this.log.child({ user: this.user, database: this.database });
+    if (startup.parameters.has('replication') && startup.parameters.get('replication') !== 'false') {
+      return this.refuse('replication_refused', 'replicationRefused');
+    }
+    const user = this.ctx.findUser(username);
+    if (!(await this.authenticate(username, user, reader, negotiated.tls !== null))) return;
+    this.userConfig = user!;
+    await this.authorizeAndConnect(user!, startup, reader);
+  }
+
+  private async authenticate(username: string, user: UserConfig | null, reader: SocketReader, overTls: boolean): Promise<boolean> {
+    const tlsSocket = overTls ? (this.socket as import('node:tls').TLSSocket) : null;
+    const certificateDer = tlsSocket ? this.ctx.listenerTls().certificateDer : null;
+    const binding = certificateDer ? tlsServerEndPoint(certificateDer) : null;
+    const outcome = await authenticateScram(this.socket, reader, username, user, {
+      mockSecret: this.ctx.mockSecret,
+      channelBinding: binding ? { type: 'tls-server-end-point', data: binding } : null,
+    });
+    this.ctx.metrics.authAttempts.inc({ method: outcome.method, result: outcome.ok ? 'success' : 'failure' });
+    if (!outcome.ok) {
+      this.log.warn({ event: 'auth.failed', method: outcome.method, reason: outcome.reason }, 'authentication failed');
+      this.refuse('auth_failed', 'authFailed', username);
+      return false;
+    }
+    this.log.info({ event: 'auth.succeeded', method: outcome.method }, 'authenticated');
+    return true;
+  }
+
+  private async authorizeAndConnect(user: UserConfig, startup: StartupMessage, reader: SocketReader): Promise<void> {
+    const policy = this.ctx.policy();
+    const database = this.database!;
+    if (!policy.mayOpenDatabase(user, database)) return this.refuse('database_denied', 'databaseDenied', database);
+    const settings = this.startupSettings(startup);
+    if (settings === null) return;
+    const verdict = policy.checkStartup(user, database, settings);
+    if (!verdict.allow) {
+      this.log.warn({ event: 'connection.rejected', reason: 'startup_denied', rule: verdict.rule }, 'startup setting denied');
+      return this.refuse('startup_denied', 'startupParameterDenied', verdict.message);
+    }
+    this.userAdmitted = this.ctx.limits.admitUser(user.name);
+    if (!this.userAdmitted) return this.refuse('too_many_user_connections', 'tooManyUserConnections', user.name);
+    this.socket.write(AUTHENTICATION_OK);
+    const parameters: Record<string, string> = {};
+    for (const { name, value } of settings) parameters[name] = value;
+    Object.assign(parameters, verdict.upstreamParams);
+    const upstream = await this.connectUpstream(user, database, parameters);
+    if (upstream === null) return;
+    this.upstream = upstream;
+    this.cancelKey = this.ctx.cancels.issue({ cancelUpstream: () => this.cancelUpstream() });
+    const hello: Buffer[] = upstream.parameterStatus.map(([name, value]) => encodeParameterStatus(name, value));
+    hello.push(encodeBackendKeyData(this.cancelKey.processId, this.cancelKey.secretKey), encodeReadyForQuery('I'));
+    this.socket.write(Buffer.concat(hello));
+    const clientLeftover = reader.detach();
+    this.startRelay(user, database, clientLeftover, upstream);
+  }
+
+  /** Client settings to forward: startup parameters plus `-c`/`--` settings from `options`; null when refused. */
+  private startupSettings(startup: StartupMessage): Array<{ name: string; value: string }> | null {
+    const settings: Array<{ name: string; value: string }> = [];
+    for (const [name, value] of startup.parameters) {
+      if (!NOT_FORWARDED.has(name.toLowerCase())) settings.push({ name, value });
+    }
+    const options = startup.parameters.get('options');
+    if (options) {
+      for (const option of parseStartupOptions(options)) {
+        if (option.kind === 'switch') {
+          this.refuse('startup_denied', 'startupParameterDenied', `startup option -${option.flag} is not allowed through ysqlgate`);
+          return null;
+        }
+        if (option.name !== 'client_encoding') settings.push({ name: option.name, value: option.value });
+      }
+    }
+    return settings;
+  }
+
+  private async connectUpstream(user: UserConfig, database: string, parameters: Record<string, string>): Promise<UpstreamConnection | null> {
+    const config = this.ctx.config();
+    const password = this.ctx.upstreamPassword(user);
+    let lastError: UpstreamError | null = null;
+    for (const endpoint of config.upstream.endpoints) {
+      if (this.closed) return null;
+      const label = endpointLabel(endpoint);
+      const started = process.hrtime.bigint();
+      try {
+        const connection = await openUpstream(endpoint, this.ctx.upstreamTls(), {
+          user: user.upstream.user, password, database, parameters,
+        }, config.upstream.connectTimeoutMs);
+        this.ctx.metrics.upstreamConnectSeconds.observe({ endpoint: label }, Number(process.hrtime.bigint() - started) / 1e9);
+        if (this.closed) { connection.socket.destroy(); return null; }
+        return connection;
+      } catch (err) {
+        lastError = err instanceof UpstreamError ? err : new UpstreamError('protocol', endpoint);
+        this.log.warn({ event: 'upstream.login_failed', endpoint: label, reason: lastError.reason, sqlstate: lastError.serverError?.code }, 'upstream login failed');
+        // A server that answered with a non-authentication error (no such database, too many connections) has
+        // spoken for the cluster: tell the client what it said instead of trying the next endpoint.
+        if (lastError.reason === 'server_error') break;
+      }
+    }
+    const serverError = lastError?.reason === 'server_error' ? lastError.serverError : null;
+    if (serverError) {
+      this.sendAndClose('upstream_error', { severity: 'FATAL', code: serverError.code, message: serverError.message });
+    } else {
+      this.refuse('no_upstream', 'noUpstream', '', lastError ? { detail: upstreamDetail(lastError) } : undefined);
+    }
+    return null;
+  }
+
+  private startRelay(user: UserConfig, database: string, clientLeftover: Buffer, upstream: UpstreamConnection): void {
+    const guard = this.ctx.policy().openSession(user, database);
+    const metrics = this.ctx.metrics;
+    const statementsLog = this.ctx.config().log.statements;
+    this.relay = new Relay(this.socket, upstream.socket, guard, {
+      onStatement: (kind, decision, seconds) => this.onStatement(kind, decision, seconds, statementsLog),
+      onClientBytes: (n) => { this.bytesFromClient += n; metrics.bytes.inc({ direction: 'client_to_upstream' }, n); this.touch(); },
+      onUpstreamBytes: (n) => { this.bytesToClient += n; metrics.bytes.inc({ direction: 'upstream_to_client' }, n); },
+      onEnd: (reason) => this.onRelayEnd(reason),
+    }, this.ctx.config().limits.maxMessageSize);
+    this.relay.start(clientLeftover, upstream.leftover);
+    this.touch();
+  }
+
+  private onStatement(kind: StatementKind, decision: AccessDecision, seconds: number, statementsLog: string): void {
+    const metrics = this.ctx.metrics;
+    metrics.statementCheckSeconds.observe(seconds);
+    metrics.statements.inc({ role: decision.role ?? 'none', privilege: decision.privilege, decision: decision.allow ? 'allow' : 'deny' });
+    if (!decision.allow && statementsLog !== 'none') {
+      this.log.warn({
+        event: 'statement.denied', kind, role: decision.role, rule: decision.rule, privilege: decision.privilege,
+        sqlstate: decision.sqlstate, statement: decision.redactedSql,
+      }, 'statement denied');
+    } else if (decision.allow && statementsLog === 'all') {
+      this.log.info({ event: 'statement.allowed', kind, role: decision.role, privilege: decision.privilege }, 'statement allowed');
+    }
+  }
+
+  private onRelayEnd(reason: RelayEndReason): void {
+    switch (reason) {
+      case 'client_terminated': return this.close('client_terminated');
+      case 'client_closed': return this.close('client_closed');
+      case 'client_protocol_violation': return this.terminate('protocol_violation', clientError('protocolViolation', 'malformed message'));
+      case 'upstream_closed':
+      case 'upstream_protocol_violation':
+        this.ctx.metrics.upstreamUp.set({ endpoint: endpointLabel(this.upstream!.endpoint) }, 0);
+        return this.terminate('upstream_lost', clientError('upstreamLost'));
+    }
+  }
+
+  /** Applies reloaded rules to this session's next statements. */
+  rebind(): void {
+    if (!this.relay || !this.userConfig || !this.database) return;
+    this.relay.rebind(this.ctx.policy().openSession(this.userConfig, this.database));
+  }
+
+  /** Ends the session with a FATAL sent at a message boundary (shutdown, revocation, upstream loss). */
+  terminate(reason: CloseReason, fatal: ErrorFields): void {
+    if (this.closed) return;
+    if (!this.relay) return this.sendAndClose(reason, fatal);
+    const encoded = encodeErrorResponse(fatal);
+    if (this.relay.sendFatalAtBoundary(encoded)) return this.close(reason);
+    setTimeout(() => this.close(reason), FATAL_GRACE_MS).unref();
+  }
+
+  private touch(): void {
+    const idleMs = this.ctx.config().limits.idleTimeoutMs;
+    if (idleMs <= 0) return;
+    if (this.idleTimer) this.idleTimer.refresh();
+    else this.idleTimer = setTimeout(() => this.idleExpired(), idleMs);
+  }
+
+  private idleExpired(): void {
+    if (this.relay && !this.relay.idle) { this.idleTimer?.refresh(); return; }
+    this.terminate('idle_timeout', clientError('idleTimeout'));
+  }
+
+  private async cancelUpstream(): Promise<void> {
+    const upstream = this.upstream;
+    if (!upstream?.backendKey) return;
+    await sendCancelRequest(upstream.endpoint, this.ctx.upstreamTls(), upstream.backendKey as BackendKey, this.ctx.config().upstream.connectTimeoutMs);
+  }
+
+  private async forwardCancel(processId: number, secretKey: number): Promise<void> {
+    const target = this.ctx.cancels.lookup(processId, secretKey);
+    if (!target) { this.ctx.metrics.cancelRequests.inc({ result: 'unknown' }); return; }
+    try {
+      await target.cancelUpstream();
+      this.ctx.metrics.cancelRequests.inc({ result: 'forwarded' });
+    } catch {
+      this.ctx.metrics.cancelRequests.inc({ result: 'failed' });
+    }
+  }
+
+  private startupTimedOut(): void {
+    if (this.closed || this.relay || this.upstream) return;
+    this.startup.abort();
+    this.sendAndClose('startup_timeout', clientError('startupTimeout'));
+  }
+
+  private failStartup(err: unknown): void {
+    if (this.closed) return;
+    if (err instanceof ProtocolViolation) {
+      this.log.warn({ event: 'connection.rejected', reason: 'protocol_violation', violation: err.reason }, 'protocol violation');
+      return this.sendAndClose('protocol_violation', clientError('protocolViolation', err.message));
+    }
+    if (err instanceof PeerClosedError) return this.close(this.user ? 'auth_abandoned' : 'client_closed');
+    if (this.startup.signal.aborted) return this.close('startup_timeout');
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (typeof code === 'string' && (code.startsWith('ERR_SSL') || code === 'ECONNRESET' || code.includes('TLS'))) {
+      return this.close('tls_failed');
+    }
+    this.log.error({ event: 'session.error', err: { message: (err as Error)?.message, code } }, 'session failed');
+    this.sendAndClose('internal_error', clientError('internal'));
+  }
+
+  private refuse(reason: CloseReason, error: ClientErrorName, arg = '', extra?: { detail?: string; hint?: string }): void {
+    if (reason !== 'auth_failed') this.log.info({ event: 'connection.rejected', reason }, 'connection refused');
+    this.sendAndClose(reason, clientError(error, arg, extra));
+  }
+
+  private sendAndClose(reason: CloseReason, fatal: ErrorFields): void {
+    if (this.closed) return;
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(encodeErrorResponse(fatal));
+    this.close(reason);
+  }
+
+  /** Idempotent: closes both sides, releases keys and limits, logs `session.closed` once. */
+  close(reason: CloseReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.startup.abort();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.cancelKey) this.ctx.cancels.release(this.cancelKey.processId);
+    if (this.userAdmitted && this.userConfig) this.ctx.limits.releaseUser(this.userConfig.name);
+    if (this.admitted) this.ctx.limits.release();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), FATAL_GRACE_MS).unref();
+    if (this.upstream) {
+      const upstream = this.upstream.socket;
+      if (!upstream.destroyed && upstream.writable) upstream.end(TERMINATE);
+      setTimeout(() => upstream.destroy(), FATAL_GRACE_MS).unref();
+    }
+    if (this.relay || this.userConfig) {
+      this.log.info({
+        event: 'session.closed', reason, durationMs: Date.now() - this.startedAt,
+        bytesFromClient: this.bytesFromClient, bytesToClient: this.bytesToClient,
+        statements: this.relay?.statements ?? 0,
+      }, 'session closed');
+    }
+    this.onClosed?.();
+  }
+
+}
+
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+
+function upstreamDetail(err: UpstreamError): string {
+  return `last endpoint failure: ${err.reason.replace(/_/g, ' ')}`;
+}
