@@ -85,3 +85,34 @@ function parseCompleteMessages(buf: Buffer): RawMessage[] {
   }
   return out;
 }
+
+/** Logs in over TLS with SCRAM (the proxy's own client code) and returns the socket after ReadyForQuery. */
+export async function rawLogin(port: number, caFile: string, user: string, password: string, database = 'yugabyte'): Promise<tls.TLSSocket> {
+  const { ScramClient } = await import('../../src/auth/scram-client.js');
+  const { buildStartup, buildSASLInitialResponse, buildSASLResponse } = await import('./frontend-builders.js');
+  const s = await connectTls(port, caFile);
+  s.write(buildStartup({ user, database }));
+  await readUntil(s, 'R');
+  const scram = new ScramClient(password);
+  s.write(buildSASLInitialResponse('SCRAM-SHA-256', scram.clientFirstMessage()));
+  const cont = (await readUntil(s, 'R')).find((m) => m.code === 'R')!;
+  s.write(buildSASLResponse(scram.handleServerFirst(cont.body.subarray(4))));
+  const rest = await readUntil(s, 'Z');
+  if (!rest.some((m) => m.code === 'Z')) throw new Error(`login failed: ${rest.map((m) => m.code).join('')}`);
+  return s;
+}
+
+/** Sends `payload` and collects message codes until `readyCount` ReadyForQuery messages arrived. */
+export function exchange(socket: net.Socket, payload: Buffer, readyCount: number, ms = 3000): Promise<RawMessage[]> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0);
+    const finish = (): void => { clearTimeout(timer); socket.off('data', onData); resolve(parseCompleteMessages(buf)); };
+    const onData = (c: Buffer): void => {
+      buf = Buffer.concat([buf, c]);
+      if (parseCompleteMessages(buf).filter((m) => m.code === 'Z').length >= readyCount) finish();
+    };
+    const timer = setTimeout(finish, ms);
+    socket.on('data', onData);
+    socket.write(payload);
+  });
+}
