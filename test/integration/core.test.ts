@@ -298,3 +298,23 @@ t.test('raw simple query after login through a raw TLS socket', async (t) => {
   t.pass();
   void buildQuery;
 });
+
+t.test('PostgreSQL 17 direct TLS: ALPN "postgresql" required', async (t) => {
+  const tls = await import('node:tls');
+  const ca = fs.readFileSync(server.pki.ca.certFile);
+  const direct = (alpn: string[] | undefined): Promise<{ bytes: Buffer; alpn: string | false }> => new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const s = tls.connect({ host: '127.0.0.1', port: proxy.port, ca, servername: 'localhost', ALPNProtocols: alpn }, () => {
+      s.write(buildStartup({ user: 'admin', database: 'yugabyte' }));
+    });
+    const timer = setTimeout(() => s.destroy(), 2000);
+    s.on('data', (c) => { chunks.push(c); if (chunks.length > 0) { clearTimeout(timer); s.destroy(); } });
+    s.on('close', () => resolve({ bytes: Buffer.concat(chunks), alpn: s.alpnProtocol ?? false }));
+    s.on('error', () => undefined);
+  });
+  const ok = await direct(['postgresql']);
+  t.equal(ok.alpn, 'postgresql');
+  t.equal(String.fromCharCode(ok.bytes[0]!), 'R', 'authentication request after a direct TLS handshake');
+  const without = await direct(undefined);
+  t.equal(without.bytes.length, 0, 'no ALPN: closed without a reply');
+});
