@@ -115,9 +115,16 @@ t.test('PREPARE / EXECUTE / DEALLOCATE follow the session', async (t) => {
   // sessions do not see each other's statements
   t.match(p.openSession(writer, 'yugabyte').checkQuery('EXECUTE x'), { allow: false });
   // CREATE TABLE AS EXECUTE takes the prepared statement's requirements as well
-  const d = p.openSession(dba, 'yugabyte');
-  t.match(d.checkQuery('PREPARE z AS SELECT 1'), { allow: true });
-  t.match(d.checkQuery('CREATE TABLE q AS EXECUTE z'), { allow: true, privilege: 'ddl' });
+  const m = p.openSession(USERS['mixed']!, 'yugabyte');
+  t.match(m.checkQuery('PREPARE z AS SELECT * FROM public.accounts'), { allow: true });
+  t.match(m.checkQuery('CREATE TABLE public.q AS EXECUTE z'), { allow: true, privilege: 'ddl' });
+  t.match(m.checkQuery('PREPARE w AS SELECT * FROM public.salaries'), { allow: false });
+});
+
+t.test('an unrestricted all role with no deny skips inspection', async (t) => {
+  const d = new AccessPolicy(ROLES).openSession(dba, 'yugabyte');
+  t.match(d.checkQuery('CREATE TABLE q AS SELECT 1'), { allow: true, privilege: 'all', role: 'dba' });
+  t.match(d.checkQuery('CREATE TABLE t (id int) SPLIT INTO 4 TABLETS'), { allow: true, privilege: 'all' });
 });
 
 t.test('rebind applies new rules to later checks, keeping prepared statements', async (t) => {
