@@ -318,3 +318,23 @@ t.test('PostgreSQL 17 direct TLS: ALPN "postgresql" required', async (t) => {
   const without = await direct(undefined);
   t.equal(without.bytes.length, 0, 'no ALPN: closed without a reply');
 });
+
+t.test('backpressure: a client that stops reading does not make the proxy buffer the result', async (t) => {
+  const { rawLogin } = await import('../helpers/raw-client.js');
+  const s = await rawLogin(proxy.port, server.pki.ca.certFile, 'admin', proxy.passwords.admin!);
+  t.teardown(() => s.destroy());
+  if (global.gc) global.gc();
+  const before = process.memoryUsage().arrayBuffers + process.memoryUsage().external;
+  s.pause(); // read nothing: only the kernel buffers and the proxy's bounded queues can fill
+  s.write(buildQuery("select repeat('x', 1000) from generate_series(1, 400000)")); // ≈ 400 MB of rows
+  await new Promise((r) => setTimeout(r, 2500));
+  const grown = process.memoryUsage().arrayBuffers + process.memoryUsage().external - before;
+  t.ok(grown < 64 * 1024 * 1024, `proxy memory grew by ${(grown / 1048576).toFixed(1)} MiB for a ≈400 MB result`);
+  // Reading resumes and the whole result still arrives in order.
+  let bytes = 0;
+  await new Promise<void>((resolve) => {
+    s.on('data', (c: Buffer) => { bytes += c.length; if (c.includes(Buffer.from('SELECT 400000'))) resolve(); });
+    s.resume();
+  });
+  t.ok(bytes > 400_000_000, `${bytes} bytes relayed`);
+});
