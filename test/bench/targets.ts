@@ -146,7 +146,8 @@ export async function startYsqlgate(o: YsqlgateOptions): Promise<ProcTarget & { 
     admin: { listen: 'off' },
     log: { level: 'info', format: 'json', statements: 'denied' },
   }));
-  const child = spawnLogged(process.execPath, [o.cli, 'serve', '--config', configFile], logFile, { ...process.env, ...o.env });
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
+  const child = spawnLogged(process.execPath, [...nodeArgs, o.cli, 'serve', '--config', configFile], logFile, { ...process.env, ...o.env });
   try {
     await waitForPort(o.port, child, logFile);
   } catch (err) {
