@@ -36,8 +36,8 @@ async function main(argv: string[]): Promise<number> {
   const configFile = values.config ?? defaultConfigPath();
   switch (command) {
     case 'serve': {
-      const { serve } = await import('./main.js');
-      await serve(configFile);
+      const { serveWithWorkers } = await import('./workers.js');
+      await serveWithWorkers(configFile); // workers: 1 → main.serve in this process
       return -1; // keeps running
     }
     case 'check-config': {

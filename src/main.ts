@@ -1,13 +1,14 @@
 // Composition root: config → logger and metrics → policy parser → listener and admin endpoint; reload and
 // graceful shutdown. `runProxy` is what the CLI, the demo and the tests start.
 import type { Config } from './config/types.js';
-import { loadConfig } from './config/load.js';
+import { X509Certificate } from 'node:crypto';
+import { ConfigError, loadConfig } from './config/load.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { startAdminServer, type AdminServer } from './observability/admin.js';
 import { initPolicyParser } from './policy/index.js';
 import { buildGeneration, ProxyServer } from './server.js';
-import { endpointLabel } from './net/upstream.js';
+import { chooseReplica } from './net/peers.js';
 
 export type RunningProxy = {
   readonly port: number;
@@ -28,12 +29,15 @@ export async function runProxy(config: Config, opts: RunOptions = {}): Promise<R
   await initPolicyParser();
   const server = new ProxyServer(buildGeneration(config), metrics, logger);
   recordCertificates(server, metrics);
-  for (const e of config.upstream.endpoints) metrics.upstreamUp.set({ endpoint: endpointLabel(e) }, 1);
   const port = await server.listen();
+  // Cancel keys carry this replica's tag (net/peers.ts); health checks and discovery start now.
+  server.cancels.setReplica(chooseReplica(config.peers, { host: config.listen.host, port }));
+  server.endpoints.start();
   let admin: AdminServer | null = null;
   if (config.admin.listen) {
     admin = await startAdminServer(config.admin.listen, metrics, () => {
       if (server.isDraining) return { ready: false, reason: 'draining' };
+      if (!server.endpoints.anyHealthy()) return { ready: false, reason: 'no healthy upstream endpoint' };
       return { ready: true, reason: 'listening' };
     });
   }
@@ -59,6 +63,7 @@ export async function runProxy(config: Config, opts: RunOptions = {}): Promise<R
     close(graceMs = 30_000) {
       closing ??= (async () => {
         await server.drain(graceMs);
+        server.endpoints.stop();
         await admin?.close();
         logger.info({ event: 'proxy.stopped' }, 'ysqlgate stopped');
       })();
@@ -69,6 +74,7 @@ export async function runProxy(config: Config, opts: RunOptions = {}): Promise<R
 
 function recordCertificates(server: ProxyServer, metrics: Metrics): void {
   const tls = buildGenerationCertInfo(server);
+  metrics.certificateExpiry.reset(); // a certificate dropped from the config must not linger
   for (const [name, date] of tls) metrics.certificateExpiry.set({ certificate: name }, Math.floor(date.getTime() / 1000));
 }
 
@@ -76,7 +82,38 @@ function buildGenerationCertInfo(server: ProxyServer): Array<[string, Date]> {
   const info = server.listenerTlsInfo();
   const out: Array<[string, Date]> = [['server', info.certificateNotAfter]];
   if (info.clientCANotAfter) out.push(['client_ca', info.clientCANotAfter]);
+  const upstreamCa = server.upstreamTlsInfo().ca;
+  const upstreamNotAfter = upstreamCa ? earliestExpiry(upstreamCa) : null;
+  if (upstreamNotAfter) out.push(['upstream_ca', upstreamNotAfter]);
   return out;
+}
+
+/** The first expiry among the certificates of a PEM bundle (the one that breaks verification first). */
+function earliestExpiry(pem: Buffer): Date | null {
+  let earliest: Date | null = null;
+  for (const block of pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []) {
+    const notAfter = new Date(new X509Certificate(block).validTo);
+    if (earliest === null || notAfter < earliest) earliest = notAfter;
+  }
+  return earliest;
+}
+
+/** Re-reads `file` and applies it (SIGHUP); a bad file is logged and counted, and the old config kept. */
+export function reloadFromFile(proxy: RunningProxy, file: string, logger: Logger): void {
+  let next: Config;
+  try {
+    next = loadConfig(file);
+  } catch (err) {
+    proxy.metrics.configReloads.inc({ result: 'failure' });
+    const problems = err instanceof ConfigError ? err.problems : [{ path: '', message: 'unreadable configuration' }];
+    logger.error({ event: 'config.rejected', reason: 'invalid', problems }, 'configuration rejected');
+    return;
+  }
+  try {
+    proxy.reload(next);
+  } catch {
+    // logged and counted by reload(); the old configuration keeps serving
+  }
 }
 
 /** Serves until SIGTERM/SIGINT; SIGHUP reloads from `file`. */
@@ -84,15 +121,7 @@ export async function serve(file: string): Promise<void> {
   const config = loadConfig(file);
   const logger = createLogger(config.log);
   const proxy = await runProxy(config, { logger });
-  process.on('SIGHUP', () => {
-    try {
-      proxy.reload(loadConfig(file));
-    } catch (err) {
-      if (!(err instanceof Error) || !('problems' in err)) return; // already logged by reload()
-      proxy.metrics.configReloads.inc({ result: 'failure' });
-      logger.error({ event: 'config.rejected', reason: 'invalid', problems: (err as unknown as { problems: unknown }).problems }, 'configuration rejected');
-    }
-  });
+  process.on('SIGHUP', () => reloadFromFile(proxy, file, logger));
   const stop = (signal: string): void => {
     logger.info({ event: 'proxy.draining', signal }, 'draining sessions');
     void proxy.close().then(() => process.exit(0));

@@ -7,7 +7,7 @@ import { serialize } from 'pg-protocol/dist/serializer';
 import { Parser } from 'pg-protocol/dist/parser';
 import type { BackendMessage } from 'pg-protocol/dist/messages';
 import type { HostPort, UpstreamTlsMode } from '../config/types.js';
-import { ScramClient } from '../auth/scram-client.js';
+import { ScramClient, type ScramKeys } from '../auth/scram-client.js';
 import { md5PasswordResponse } from '../auth/md5.js';
 import { SocketReader } from '../session/socket-reader.js';
 
@@ -16,6 +16,8 @@ export type UpstreamTls = { readonly mode: UpstreamTlsMode; readonly ca: Buffer 
 export type UpstreamLogin = {
   readonly user: string;
   readonly password: string | null;
+  /** SCRAM pass-through: log in with the client's recovered ClientKey instead of a password (SCRAM only). */
+  readonly scramKeys?: ScramKeys | null;
   readonly database: string;
   /** Extra startup parameters (client settings plus the policy's pinned ones). Never `client_encoding`. */
   readonly parameters: Readonly<Record<string, string>>;
@@ -163,7 +165,7 @@ async function logIn(socket: net.Socket, endpoint: HostPort, login: UpstreamLogi
       case 'authenticationSASL': {
         const mechanisms = (message as unknown as { mechanisms: string[] }).mechanisms;
         if (!mechanisms.includes('SCRAM-SHA-256')) throw new UpstreamError('auth_unsupported', endpoint);
-        scram = new ScramClient(requirePassword(login, endpoint));
+        scram = login.scramKeys ? new ScramClient(login.scramKeys) : new ScramClient(requirePassword(login, endpoint));
         socket.write(serialize.sendSASLInitialResponseMessage('SCRAM-SHA-256', scram.clientFirstMessage().toString('utf8')));
         break;
       }

@@ -2,14 +2,16 @@
 // valid, an upstream healthy, not draining). It exposes no configuration and no session data.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Metrics } from './metrics.js';
 import type { HostPort } from '../config/types.js';
 
 export type Readiness = () => { ready: boolean; reason: string };
 
+/** What /metrics serves: one process's `Metrics`, or the cluster primary's aggregate of its workers. */
+export type MetricsSource = { readonly registry: { metrics(): Promise<string>; readonly contentType: string } };
+
 export type AdminServer = { port: number; close(): Promise<void> };
 
-export async function startAdminServer(listen: HostPort, metrics: Metrics, readiness: Readiness): Promise<AdminServer> {
+export async function startAdminServer(listen: HostPort, metrics: MetricsSource, readiness: Readiness): Promise<AdminServer> {
   const server = http.createServer((req, res) => {
     void handle(req, res, metrics, readiness);
   });
@@ -24,7 +26,7 @@ export async function startAdminServer(listen: HostPort, metrics: Metrics, readi
   };
 }
 
-async function handle(req: http.IncomingMessage, res: http.ServerResponse, metrics: Metrics, readiness: Readiness): Promise<void> {
+async function handle(req: http.IncomingMessage, res: http.ServerResponse, metrics: MetricsSource, readiness: Readiness): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
   if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'method not allowed\n');
   if (path === '/healthz') return reply(res, 200, 'ok\n');

@@ -1,7 +1,10 @@
 // Client authentication over the startup conversation: SCRAM-SHA-256 (PLUS over TLS) against the verifier
-// in the config. An unknown user runs the same exchange against a mock verifier and fails at the same step,
-// so responses cannot tell users apart. Returns an outcome; the session decides what to say and log.
+// in the config, or a client certificate (`auth: cert`, and `clientCertificate: required` on top of SCRAM).
+// An unknown user runs the same exchange against a mock verifier and fails at the same step, and a certificate
+// failure of a SCRAM user fails at that same step too, so responses cannot tell the cases apart. Returns an
+// outcome with a reason code; the session decides what to say, log and count.
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { FrontendCode } from '../protocol/codes.js';
 import { decodeSASLInitialResponse, decodeSASLResponse } from '../protocol/frontend.js';
 import {
@@ -9,20 +12,53 @@ import {
 } from '../protocol/backend.js';
 import { parseScramVerifier } from '../auth/verifier.js';
 import { ScramServerExchange, scramMechanisms, type ChannelBinding } from '../auth/scram-server.js';
+import type { ScramKeys } from '../auth/scram-client.js';
+import {
+  NO_PEER_CERTIFICATE, checkClientCertificate, type CertOutcome, type PeerCertificate,
+} from '../auth/cert.js';
+import { peerCertificateVerified } from '../net/tls.js';
 import type { UserConfig } from '../config/types.js';
 import type { SocketReader } from './socket-reader.js';
 
+export type AuthMethod = 'scram' | 'cert';
 export type AuthOutcome =
-  | { ok: true; method: 'scram'; clientKey: Buffer | null }
-  | { ok: false; method: 'scram'; reason: string };
+  /** scramKeys: set only for `upstream.password: passthrough` users, to log in upstream with the client's key. */
+  | { ok: true; method: AuthMethod; scramKeys: ScramKeys | null }
+  | { ok: false; method: AuthMethod; reason: string };
 
-export type ScramContext = {
+export type AuthContext = {
   readonly mockSecret: Buffer;
+  /** Non-null only over TLS; then SCRAM-SHA-256-PLUS is offered. */
   readonly channelBinding: ChannelBinding | null;
+  /** NO_PEER_CERTIFICATE on plaintext connections. */
+  readonly peerCertificate: PeerCertificate;
 };
+
+/** Tests only: a server that does not offer SCRAM-SHA-256-PLUS even over TLS (config-free by design). */
+export const authTestHooks = { offerChannelBinding: true };
+
+/** Runs the user's authentication method; never writes AuthenticationOk (the session does, once authorized). */
+export async function authenticateClient(
+  socket: Duplex, reader: SocketReader, username: string, user: UserConfig | null, ctx: AuthContext,
+): Promise<AuthOutcome> {
+  if (user !== null && user.auth === 'cert') {
+    // Certificate alone, as PostgreSQL's `cert` method: no exchange, the TLS handshake already proved the key.
+    const cert = checkClientCertificate(ctx.peerCertificate, username);
+    return cert.ok ? { ok: true, method: 'cert', scramKeys: null } : { ok: false, method: 'cert', reason: cert.reason };
+  }
+  // `clientCertificate: required` (pg_hba clientcert=verify-full) is decided up front but only reported after the
+  // proof, in place of SASLFinal: a client never learns from the messages whether its password was right.
+  const certificate = user !== null && user.clientCertificate === 'required'
+    ? checkClientCertificate(ctx.peerCertificate, username) : null;
+  const binding = authTestHooks.offerChannelBinding ? ctx.channelBinding : null;
+  return authenticateScram(socket, reader, username, user, { mockSecret: ctx.mockSecret, channelBinding: binding }, certificate);
+}
+
+export type ScramContext = { readonly mockSecret: Buffer; readonly channelBinding: ChannelBinding | null };
 
 export async function authenticateScram(
   socket: Duplex, reader: SocketReader, username: string, user: UserConfig | null, ctx: ScramContext,
+  certificate: CertOutcome | null = null,
 ): Promise<AuthOutcome> {
   // A user that is unknown, or not a password user, goes through the exchange against the mock verifier.
   const verifier = user && user.auth === 'scram' && user.password ? parseScramVerifier(user.password) : null;
@@ -43,10 +79,31 @@ export async function authenticateScram(
   const serverFinal = exchange.clientFinal(decodeSASLResponse(final.body));
   if (!serverFinal.ok) return fail(serverFinal.reason);
   if (verifier === null) return fail('unknown_user'); // unreachable by design: the mock proof never verifies
+  if (certificate !== null && !certificate.ok) return fail(certificate.reason);
   socket.write(encodeAuthenticationSASLFinal(serverFinal.message));
-  return { ok: true, method: 'scram', clientKey: serverFinal.clientKey ?? null };
+  const passthrough = user!.upstream.password.kind === 'passthrough';
+  const scramKeys = passthrough
+    ? { clientKey: serverFinal.clientKey, serverKey: verifier.serverKey, salt: verifier.salt, iterations: verifier.iterations }
+    : null;
+  return { ok: true, method: 'scram', scramKeys };
 }
 
 function fail(reason: string): AuthOutcome {
   return { ok: false, method: 'scram', reason };
+}
+
+type VerifyingHandle = { verifyError?: () => (Error & { code?: string }) | null };
+
+/** What the TLS handshake established about the client's certificate; verification itself is net/tls.ts's. */
+export function inspectPeerCertificate(socket: TLSSocket | null): PeerCertificate {
+  if (socket === null) return NO_PEER_CERTIFICATE;
+  const x509 = socket.getPeerX509Certificate();
+  if (!x509) return NO_PEER_CERTIFICATE;
+  const verified = peerCertificateVerified(socket);
+  let verifyError: string | null = null;
+  if (!verified) {
+    const handle = (socket as unknown as { _handle?: VerifyingHandle })._handle;
+    verifyError = handle?.verifyError?.()?.code ?? 'UNKNOWN';
+  }
+  return { presented: true, verified, verifyError, subject: x509.subject };
 }

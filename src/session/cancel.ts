@@ -1,18 +1,38 @@
 // Cancel keys: each session gets a BackendKeyData of ysqlgate's own (random, never the upstream's), and a
 // CancelRequest on a new connection is routed by it. Unknown or wrong keys are dropped silently, as PostgreSQL does.
 import { randomInt, timingSafeEqual } from 'node:crypto';
+import { SESSION_BITS_MAX, TAG_SHIFT, type Replica } from '../net/peers.js';
 
 export type CancelTarget = { cancelUpstream(): Promise<void> };
 
 type Entry = { secretKey: number; target: CancelTarget };
 
+export type CancelResult = 'forwarded' | 'unknown' | 'failed';
+
+/** Asks the other processes of this replica (cluster workers, src/workers.ts) to cancel a key not held here. */
+export type SiblingCancel = (processId: number, secretKey: number) => Promise<CancelResult>;
+
 export class CancelRegistry {
   private readonly entries = new Map<number, Entry>();
+  /** Set in a cluster worker: where a CancelRequest for a key this process did not issue goes. */
+  siblings: SiblingCancel | null = null;
 
-  /** Issues a fresh (processId, secretKey) for a session. */
+  /** Which replica this is among `peers` (net/peers.ts); its tag is kept in bits 22-29 of every processId. */
+  private self: Replica = { tag: 0, selfIndex: null };
+
+  /** Set once the listen address is known; keys issued before keep their old tag and still resolve here. */
+  setReplica(replica: Replica): void {
+    this.self = replica;
+  }
+
+  get replica(): Replica {
+    return this.self;
+  }
+
+  /** Issues a fresh (processId, secretKey) for a session; the processId carries the replica tag. */
   issue(target: CancelTarget): { processId: number; secretKey: number } {
     let processId: number;
-    do processId = randomInt(1, 0x7fffffff); while (this.entries.has(processId));
+    do processId = (this.self.tag << TAG_SHIFT) | randomInt(1, SESSION_BITS_MAX); while (this.entries.has(processId));
     const secretKey = randomInt(-0x80000000, 0x7fffffff);
     this.entries.set(processId, { secretKey, target });
     return { processId, secretKey };

@@ -7,6 +7,8 @@ import type { AccessPolicy } from '../policy/index.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { CancelRegistry } from './cancel.js';
+import type { EndpointPool } from '../net/endpoints.js';
+import type { AuthFailureTracker } from '../auth/lockout.js';
 
 export type SessionLimits = {
   /** Counts a session towards the limits; false when over `maxConnections`. */
@@ -31,4 +33,10 @@ export type ProxyContext = {
   readonly mockSecret: Buffer;
   /** Reads an upstream secret at login time (so rotated files are picked up); null = no password. */
   readonly upstreamPassword: (user: UserConfig) => string | null;
+  /** Upstream endpoints: ordered candidates for a new session, session counts, health (net/endpoints.ts). */
+  readonly endpoints: EndpointPool;
+  /** Brute-force lockout tables (`limits.authFailures`), shared by all sessions and kept across reloads. */
+  readonly authFailures: AuthFailureTracker;
+  /** Per-user `from`: may this user log in from this (reported) client address? */
+  readonly userAllowedFrom: (user: UserConfig, address: string) => boolean;
 };

@@ -16,7 +16,8 @@ import type { AccessDecision, SessionGuard } from '../policy/index.js';
 export type StatementKind = 'query' | 'parse' | 'function_call';
 
 export type RelayHooks = {
-  onStatement(kind: StatementKind, decision: AccessDecision, seconds: number): void;
+  /** `sql` is the statement text (absent for FunctionCall); log only a redacted form of it. */
+  onStatement(kind: StatementKind, decision: AccessDecision, seconds: number, sql?: string): void;
   onClientBytes(n: number): void;
   onUpstreamBytes(n: number): void;
   /** The relay has stopped: `who` closed, ended (Terminate) or failed. */
@@ -131,12 +132,13 @@ export class Relay {
       switch (frame.code) {
         case FrontendCode.Query: {
           this.syncsSent++;
-          const decision = this.check('query', () => this.guard.checkQuery(decodeQuery(frame.body)));
+          const sql = decodeQuery(frame.body);
+          const decision = this.check('query', () => this.guard.checkQuery(sql), sql);
           return decision.allow ? frame.raw : serialize.query(this.deny(decision, this.syncsSent));
         }
         case FrontendCode.Parse: {
           const parse = decodeParse(frame.body);
-          const decision = this.check('parse', () => this.guard.checkParse(parse.name, parse.query));
+          const decision = this.check('parse', () => this.guard.checkParse(parse.name, parse.query), parse.query);
           return decision.allow ? frame.raw : serialize.parse({ name: parse.name, text: this.deny(decision, this.syncsSent + 1) });
         }
         case FrontendCode.FunctionCall: {
@@ -161,11 +163,11 @@ export class Relay {
     }
   }
 
-  private check(kind: StatementKind, run: () => AccessDecision): AccessDecision {
+  private check(kind: StatementKind, run: () => AccessDecision, sql?: string): AccessDecision {
     const started = process.hrtime.bigint();
     const decision = run();
     this.statements++;
-    this.hooks.onStatement(kind, decision, Number(process.hrtime.bigint() - started) / 1e9);
+    this.hooks.onStatement(kind, decision, Number(process.hrtime.bigint() - started) / 1e9, sql);
     return decision;
   }
 

@@ -13,21 +13,26 @@ import { parseStartupOptions } from '../protocol/startup.js';
 import { tlsServerEndPoint } from '../auth/tls-binding.js';
 import { endpointLabel, openUpstream, sendCancelRequest, UpstreamError, type BackendKey, type UpstreamConnection } from '../net/upstream.js';
 import type { UserConfig } from '../config/types.js';
-import type { AccessDecision } from '../policy/index.js';
+import { redactSql, type AccessDecision } from '../policy/index.js';
 import type { Logger } from '../observability/logger.js';
+import { isRefusal } from '../observability/metrics.js';
+import type { Lease } from '../net/endpoints.js';
+import { cancelViaPeers, localProcessId } from '../net/peers.js';
 import { negotiate, type StartupMessage } from './negotiate.js';
-import { authenticateScram } from './authenticate.js';
+import { authenticateClient, inspectPeerCertificate } from './authenticate.js';
+import type { ScramKeys } from '../auth/scram-client.js';
 import { PeerClosedError, type SocketReader } from './socket-reader.js';
 import { Relay, type RelayEndReason, type StatementKind } from './relay.js';
 import type { ProxyContext } from './context.js';
 
-export type ClientAddress = { readonly address: string; readonly port: number };
+/** The client (as a trusted PROXY header reports it, else the peer); `acceptedAt` starts the startup timeout. */
+export type ClientAddress = { readonly address: string; readonly port: number; readonly acceptedAt?: number };
 
 export type CloseReason =
   | 'client_closed' | 'client_terminated' | 'cancel_request' | 'startup_timeout' | 'tls_failed' | 'tls_required'
   | 'protocol_violation' | 'auth_failed' | 'auth_abandoned' | 'database_denied' | 'startup_denied'
   | 'replication_refused' | 'too_many_connections' | 'too_many_user_connections' | 'no_upstream' | 'upstream_error'
-  | 'upstream_lost' | 'idle_timeout' | 'shutdown' | 'revoked' | 'internal_error';
+  | 'upstream_lost' | 'idle_timeout' | 'shutdown' | 'revoked' | 'internal_error' | 'locked_out';
 
 /** Startup parameters that are not settings and so are never forwarded as such. */
 const NOT_FORWARDED = new Set(['user', 'database', 'options', 'replication', 'client_encoding']);
@@ -43,6 +48,8 @@ export class Session {
   private upstream: UpstreamConnection | null = null;
   private relay: Relay | null = null;
   private cancelKey: { processId: number; secretKey: number } | null = null;
+  /** This session's count on its upstream endpoint (least-connections balancing), released on close. */
+  private lease: Lease | null = null;
   private closed = false;
   private admitted = false;
   private userAdmitted = false;
@@ -51,6 +58,10 @@ export class Session {
   private idleTimer: NodeJS.Timeout | null = null;
   private log: Logger;
   private readonly startup = new AbortController();
+  /** The real reason of an authentication refused on purpose (per-user `from`), for the log only. */
+  private authDenial: string | null = null;
+  /** SCRAM pass-through only: the client's ClientKey, held until the upstream login and then wiped. */
+  private scramKeys: ScramKeys | null = null;
   private onClosed: (() => void) | null = null;
   readonly done = new Promise<void>((resolve) => { this.onClosed = resolve; });
 
@@ -62,7 +73,9 @@ export class Session {
   /** Runs the whole session; never throws. */
   async run(): Promise<void> {
     const limits = this.ctx.config().limits;
-    const timer = setTimeout(() => this.startupTimedOut(), limits.startupTimeoutMs);
+    // Counted from accept: the PROXY header (server.ts) spends the same budget as TLS, startup and auth.
+    const spent = this.client.acceptedAt === undefined ? 0 : Date.now() - this.client.acceptedAt;
+    const timer = setTimeout(() => this.startupTimedOut(), Math.max(0, limits.startupTimeoutMs - spent));
     try {
       await this.startUp();
     } catch (err) {
@@ -97,27 +110,46 @@ export class Session {
     if (startup.parameters.has('replication') && startup.parameters.get('replication') !== 'false') {
       return this.refuse('replication_refused', 'replicationRefused');
     }
-    const user = this.ctx.findUser(username);
-    if (!(await this.authenticate(username, user, reader, negotiated.tls !== null))) return;
+    // Locked out (limits.authFailures, per address and per name, known or not): refused before any credential
+    // is looked at, so a locked account cannot be probed; this says only "locked", never whether the user exists.
+    const lock = this.ctx.authFailures.check(this.client.address, username);
+    if (lock.locked) {
+      this.ctx.metrics.authAttempts.inc({ method: 'scram', result: 'locked' });
+      this.log.warn({ event: 'auth.failed', reason: 'locked_out', scope: lock.scope }, 'locked out');
+      return this.sendAndClose('locked_out', clientError('lockedOut'));
+    }
+    const found = this.ctx.findUser(username);
+    // Outside the user's `from`: the same exchange as an unknown user (mock verifier), so the same answer as a
+    // wrong password; only the log says why.
+    const user = found && !this.ctx.userAllowedFrom(found, this.client.address) ? null : found;
+    if (found && !user) this.authDenial = 'address_not_allowed_for_user';
+    if (!(await this.authenticate(username, user, reader, negotiated.tls !== null))) {
+      const locked = this.ctx.authFailures.recordFailure(this.client.address, username);
+      if (locked.length > 0) this.log.warn({ event: 'auth.locked', scopes: locked }, 'authentication locked out');
+      return;
+    }
     this.userConfig = user!;
     await this.authorizeAndConnect(user!, startup, reader);
   }
 
   private async authenticate(username: string, user: UserConfig | null, reader: SocketReader, overTls: boolean): Promise<boolean> {
     const tlsSocket = overTls ? (this.socket as import('node:tls').TLSSocket) : null;
-    const certificateDer = tlsSocket ? this.ctx.listenerTls().certificateDer : null;
+    // The certificate this handshake used (a reload may have swapped the listener's since).
+    const certificateDer = tlsSocket ? (tlsSocket.getX509Certificate()?.raw ?? this.ctx.listenerTls().certificateDer) : null;
     const binding = certificateDer ? tlsServerEndPoint(certificateDer) : null;
-    const outcome = await authenticateScram(this.socket, reader, username, user, {
+    const outcome = await authenticateClient(this.socket, reader, username, user, {
       mockSecret: this.ctx.mockSecret,
       channelBinding: binding ? { type: 'tls-server-end-point', data: binding } : null,
+      peerCertificate: inspectPeerCertificate(tlsSocket),
     });
     this.ctx.metrics.authAttempts.inc({ method: outcome.method, result: outcome.ok ? 'success' : 'failure' });
     if (!outcome.ok) {
-      this.log.warn({ event: 'auth.failed', method: outcome.method, reason: outcome.reason }, 'authentication failed');
+      this.log.warn({ event: 'auth.failed', method: outcome.method, reason: this.authDenial ?? outcome.reason }, 'authentication failed');
       this.refuse('auth_failed', 'authFailed', username);
       return false;
     }
     this.log.info({ event: 'auth.succeeded', method: outcome.method }, 'authenticated');
+    this.scramKeys = outcome.scramKeys;
     return true;
   }
 
@@ -139,6 +171,8 @@ export class Session {
     for (const { name, value } of settings) parameters[name] = value;
     Object.assign(parameters, verdict.upstreamParams);
     const upstream = await this.connectUpstream(user, database, parameters);
+    this.scramKeys?.clientKey.fill(0); // every endpoint has been tried: the pass-through key is no longer needed
+    this.scramKeys = null;
     if (upstream === null) return;
     this.upstream = upstream;
     this.cancelKey = this.ctx.cancels.issue({ cancelUpstream: () => this.cancelUpstream() });
@@ -172,19 +206,25 @@ export class Session {
     const config = this.ctx.config();
     const password = this.ctx.upstreamPassword(user);
     let lastError: UpstreamError | null = null;
-    for (const endpoint of config.upstream.endpoints) {
+    const endpoints = this.ctx.endpoints;
+    for (const endpoint of endpoints.candidates()) {
       if (this.closed) return null;
       const label = endpointLabel(endpoint);
       const started = process.hrtime.bigint();
+      this.lease = endpoints.lease(endpoint); // counted before the connect, so concurrent starts spread
       try {
         const connection = await openUpstream(endpoint, this.ctx.upstreamTls(), {
-          user: user.upstream.user, password, database, parameters,
+          user: user.upstream.user, password, scramKeys: this.scramKeys, database, parameters,
         }, config.upstream.connectTimeoutMs);
         this.ctx.metrics.upstreamConnectSeconds.observe({ endpoint: label }, Number(process.hrtime.bigint() - started) / 1e9);
         if (this.closed) { connection.socket.destroy(); return null; }
         return connection;
       } catch (err) {
         lastError = err instanceof UpstreamError ? err : new UpstreamError('protocol', endpoint);
+        this.lease.release();
+        this.lease = null;
+        // Only an endpoint that did not answer as a server counts against its health (not a refused login).
+        if (!ANSWERED.has(lastError.reason)) endpoints.reportFailure(endpoint, lastError.reason);
         this.log.warn({ event: 'upstream.login_failed', endpoint: label, reason: lastError.reason, sqlstate: lastError.serverError?.code }, 'upstream login failed');
         // A server that answered with a non-authentication error (no such database, too many connections) has
         // spoken for the cluster: tell the client what it said instead of trying the next endpoint.
@@ -205,7 +245,7 @@ export class Session {
     const metrics = this.ctx.metrics;
     const statementsLog = this.ctx.config().log.statements;
     this.relay = new Relay(this.socket, upstream.socket, guard, {
-      onStatement: (kind, decision, seconds) => this.onStatement(kind, decision, seconds, statementsLog),
+      onStatement: (kind, decision, seconds, sql) => this.onStatement(kind, decision, seconds, statementsLog, sql),
       onClientBytes: (n) => { this.bytesFromClient += n; metrics.bytes.inc({ direction: 'client_to_upstream' }, n); this.touch(); },
       onUpstreamBytes: (n) => { this.bytesToClient += n; metrics.bytes.inc({ direction: 'upstream_to_client' }, n); },
       onEnd: (reason) => this.onRelayEnd(reason),
@@ -214,7 +254,7 @@ export class Session {
     this.touch();
   }
 
-  private onStatement(kind: StatementKind, decision: AccessDecision, seconds: number, statementsLog: string): void {
+  private onStatement(kind: StatementKind, decision: AccessDecision, seconds: number, statementsLog: string, sql?: string): void {
     const metrics = this.ctx.metrics;
     metrics.statementCheckSeconds.observe(seconds);
     metrics.statements.inc({ role: decision.role ?? 'none', privilege: decision.privilege, decision: decision.allow ? 'allow' : 'deny' });
@@ -224,7 +264,11 @@ export class Session {
         sqlstate: decision.sqlstate, statement: decision.redactedSql,
       }, 'statement denied');
     } else if (decision.allow && statementsLog === 'all') {
-      this.log.info({ event: 'statement.allowed', kind, role: decision.role, privilege: decision.privilege }, 'statement allowed');
+      // Redacting costs a scan of the text: only on this path, never for the default `denied`.
+      this.log.info({
+        event: 'statement.allowed', kind, role: decision.role, privilege: decision.privilege,
+        statement: sql === undefined ? null : redactSql(sql),
+      }, 'statement allowed');
     }
   }
 
@@ -235,7 +279,7 @@ export class Session {
       case 'client_protocol_violation': return this.terminate('protocol_violation', clientError('protocolViolation', 'malformed message'));
       case 'upstream_closed':
       case 'upstream_protocol_violation':
-        this.ctx.metrics.upstreamUp.set({ endpoint: endpointLabel(this.upstream!.endpoint) }, 0);
+        this.ctx.endpoints.suspect(this.upstream!.endpoint); // health-check it now; the pool owns upstream_up
         return this.terminate('upstream_lost', clientError('upstreamLost'));
     }
   }
@@ -274,14 +318,29 @@ export class Session {
   }
 
   private async forwardCancel(processId: number, secretKey: number): Promise<void> {
-    const target = this.ctx.cancels.lookup(processId, secretKey);
-    if (!target) { this.ctx.metrics.cancelRequests.inc({ result: 'unknown' }); return; }
+    const target = this.ctx.cancels.lookup(localProcessId(processId), secretKey);
+    if (!target) {
+      // Another worker of this process group may own the key (workers: N); it answers forwarded/unknown/failed.
+      const local = localProcessId(processId);
+      let result: string = this.ctx.cancels.siblings ? await this.ctx.cancels.siblings(local, secretKey) : 'unknown';
+      // Not this replica's: another ysqlgate replica in `peers` may own it (the key's tag says which).
+      if (result === 'unknown') result = await this.cancelViaPeers(processId, secretKey);
+      this.ctx.metrics.cancelRequests.inc({ result });
+      return;
+    }
     try {
       await target.cancelUpstream();
       this.ctx.metrics.cancelRequests.inc({ result: 'forwarded' });
     } catch {
       this.ctx.metrics.cancelRequests.inc({ result: 'failed' });
     }
+  }
+
+  private cancelViaPeers(processId: number, secretKey: number): Promise<string> {
+    const config = this.ctx.config();
+    if (config.peers.length === 0) return Promise.resolve('unknown');
+    const trust = { ownCertificateDer: this.ctx.listenerTls().certificateDer, clientCAFile: config.tls.clientCAFile };
+    return cancelViaPeers(processId, secretKey, this.ctx.cancels.replica, config.peers, trust, config.upstream.connectTimeoutMs);
   }
 
   private startupTimedOut(): void {
@@ -292,6 +351,11 @@ export class Session {
 
   private failStartup(err: unknown): void {
     if (this.closed) return;
+    if (err instanceof ProtocolViolation && err.reason === 'direct_tls_without_alpn') {
+      // Mid-TLS on a socket this session never took over: nothing can be said in plaintext; just close.
+      this.log.warn({ event: 'connection.rejected', reason: 'direct_tls_without_alpn' }, 'direct TLS without ALPN');
+      return this.close('tls_failed');
+    }
     if (err instanceof ProtocolViolation) {
       this.log.warn({ event: 'connection.rejected', reason: 'protocol_violation', violation: err.reason }, 'protocol violation');
       return this.sendAndClose('protocol_violation', clientError('protocolViolation', err.message));
@@ -324,6 +388,7 @@ export class Session {
     this.startup.abort();
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (this.cancelKey) this.ctx.cancels.release(this.cancelKey.processId);
+    this.lease?.release();
     if (this.userAdmitted && this.userConfig) this.ctx.limits.releaseUser(this.userConfig.name);
     if (this.admitted) this.ctx.limits.release();
     this.socket.end();
@@ -333,6 +398,7 @@ export class Session {
       if (!upstream.destroyed && upstream.writable) upstream.end(TERMINATE);
       setTimeout(() => upstream.destroy(), FATAL_GRACE_MS).unref();
     }
+    if (!this.relay && isRefusal(reason)) this.ctx.metrics.clientConnectionsTotal.inc({ outcome: reason });
     if (this.relay || this.userConfig) {
       this.log.info({
         event: 'session.closed', reason, durationMs: Date.now() - this.startedAt,
@@ -346,6 +412,9 @@ export class Session {
 }
 
 const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+
+/** Upstream login failures where the endpoint did answer as a server: not a health failure. */
+const ANSWERED = new Set(['auth_failed', 'auth_unsupported', 'server_error']);
 
 function upstreamDetail(err: UpstreamError): string {
   return `last endpoint failure: ${err.reason.replace(/_/g, ' ')}`;

@@ -137,7 +137,7 @@ export async function startYsqlgate(o: YsqlgateOptions): Promise<ProcTarget & { 
     tls: { mode: 'required', cert: o.certFile, key: o.keyFile, minVersion: 'TLSv1.2' },
     network: { allow: ['127.0.0.1/32', '::1/128'] },
     upstream: { endpoints: [`127.0.0.1:${o.pgPort}`], tls: { mode: 'verify-full', ca: o.caFile }, connectTimeout: '5s' },
-    workers: 1,
+    workers: process.env.BENCH_WORKERS === 'auto' ? 'auto' : Number(process.env.BENCH_WORKERS ?? 1), // issue 5: 1 vs 2 workers
     limits: { maxConnections: 1000, maxConnectionsPerUser: 1000 },
     users: o.users.map((u) => ({
       name: u.name, password: u.verifier, roles: u.roles, upstream: { user: u.upstreamUser, password: { env: u.upstreamPasswordEnv } },
