@@ -91,13 +91,25 @@ function readOneByte(socket: net.Socket, endpoint: HostPort, signal: AbortSignal
   });
 }
 
+/** One secure context per upstream TLS config (a config generation): parsing the CA per connection is waste. */
+const clientContexts = new WeakMap<UpstreamTls, tls.SecureContext>();
+
+function clientContext(cfg: UpstreamTls): tls.SecureContext {
+  let context = clientContexts.get(cfg);
+  if (!context) {
+    context = tls.createSecureContext(cfg.ca ? { ca: cfg.ca } : {});
+    clientContexts.set(cfg, context);
+  }
+  return context;
+}
+
 function startClientTls(raw: net.Socket, endpoint: HostPort, cfg: UpstreamTls, signal: AbortSignal): Promise<net.Socket> {
   // libpq: sslmode=require with a root certificate configured behaves as verify-ca.
   const verifyChain = cfg.mode === 'verify-ca' || cfg.mode === 'verify-full' || (cfg.mode === 'require' && cfg.ca !== null);
   const verifyName = cfg.mode === 'verify-full';
   const options: tls.ConnectionOptions = {
     socket: raw,
-    ca: cfg.ca ?? undefined,
+    secureContext: clientContext(cfg),
     rejectUnauthorized: verifyChain,
     servername: net.isIP(endpoint.host) ? undefined : endpoint.host,
     checkServerIdentity: verifyName ? (_host, cert) => tls.checkServerIdentity(endpoint.host, cert) : () => undefined,
