@@ -82,18 +82,9 @@ export function normalizeForCache(sql: string): Normalized | null {
 
 /** End index (exclusive) of a quoted token starting at `start`, with doubled quotes; -1 if unterminated. */
 function scanQuoted(sql: string, start: number, q: string): number {
-  let i = start + 1;
-  for (;;) {
-    const j = sql.indexOf(q, i);
-    if (j < 0) return -1;
-    if (sql[j + 1] === q) {
-      i = j + 2;
-      continue;
-    }
-    const body = sql.slice(start + 1, j);
-    if (body.includes('\\')) return -1;
-    return j + 1;
-  }
+  const end = scanQuotedLenient(sql, start, q);
+  if (end < 0) return -1;
+  return sql.slice(start + 1, end - 1).includes('\\') ? -1 : end;
 }
 
 /** The text with literals as $1, $2, ... (for the differential tests and explain output). */

@@ -4,11 +4,11 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import net from 'node:net';
 import fs from 'node:fs';
 import pg from 'pg';
 import postgres from 'postgres';
 import { sharedPostgres } from '../helpers/pg.js';
+import { freePort } from '../helpers/ports.js';
 import { startTestProxy } from '../helpers/proxy.js';
 import { buildSSLRequest, buildStartup, buildQuery } from '../helpers/frontend-builders.js';
 import { sendAndCollect, messages, errorFields, connectTls, readUntil } from '../helpers/raw-client.js';
@@ -236,17 +236,13 @@ t.test('the upstream killed mid-session gives the client an error; the proxy kee
 });
 
 t.test('no reachable endpoint: FATAL 08006', async (t) => {
-  const port = await new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-  });
+  const port = await freePort(); // nothing listens there
   const dead = await startTestProxy(t, { pg: server, overrides: { upstream: { endpoints: [`127.0.0.1:${port}`], connectTimeout: '1s' } } });
   await t.rejects(new pg.Client(dead.clientConfig('admin')).connect(), { code: '08006' });
 });
 
 t.test('a dead first endpoint is skipped', async (t) => {
-  const port = await new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-  });
+  const port = await freePort(); // nothing listens there
   const p2 = await startTestProxy(t, { pg: server, overrides: { upstream: { endpoints: [`127.0.0.1:${port}`, `127.0.0.1:${server.port}`] } } });
   const c = new pg.Client(p2.clientConfig('admin'));
   await c.connect();
