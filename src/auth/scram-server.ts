@@ -161,9 +161,11 @@ export class ScramServerExchange {
     const clientKey = xor(proof, hmac(v.storedKey, authMessage));
     const computed = sha256(clientKey);
     const match = computed.length === v.storedKey.length && timingSafeEqual(computed, v.storedKey);
+    // The signature is computed on every path, so the work done never tells a right proof from a wrong one
+    // (a later check, such as a required client certificate, may still refuse a right one).
+    const serverSignature = hmac(v.serverKey, authMessage);
     if (this.#mock) return { ok: false, reason: 'unknown_user' };
     if (!match) return { ok: false, reason: 'bad_proof' };
-    const serverSignature = hmac(v.serverKey, authMessage);
     return { ok: true, message: Buffer.from(`v=${serverSignature.toString('base64')}`, 'utf8'), clientKey };
   }
 }
