@@ -10,8 +10,10 @@ export type ServiceIdentity = { readonly user: string; readonly password: string
 
 export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
-/** YSQL's default database; it exists on every YugabyteDB cluster. */
+/** YSQL's default database; it exists on every YugabyteDB cluster. Plain PostgreSQL falls back to `postgres`. */
 export const SERVICE_DATABASE = 'yugabyte';
+const FALLBACK_DATABASE = 'postgres';
+const INVALID_CATALOG_NAME = '3D000';
 
 /** Who ysqlgate logs in as for health checks and discovery; null when every user is passthrough. */
 export function serviceIdentity(config: Config): ServiceIdentity | null {
@@ -36,7 +38,7 @@ export async function probeEndpoint(endpoint: HostPort, tls: UpstreamTls, identi
       }
       return { ok: true };
     }
-    const connection = await openUpstream(endpoint, tls, { ...identity, parameters: { application_name: 'ysqlgate-health' } }, timeoutMs);
+    const connection = await openAsService(endpoint, tls, identity, timeoutMs);
     try {
       const rows = await queryRows(connection, 'SELECT 1', timeoutMs);
       return rows.length === 1 && rows[0]![0] === '1' ? { ok: true } : { ok: false, reason: 'unexpected_result' };
@@ -45,5 +47,17 @@ export async function probeEndpoint(endpoint: HostPort, tls: UpstreamTls, identi
     }
   } catch (err) {
     return { ok: false, reason: err instanceof UpstreamError ? err.reason : 'query_failed' };
+  }
+}
+
+/** Logs in as the service identity; on a server without `yugabyte` (plain PostgreSQL) tries `postgres`. */
+async function openAsService(endpoint: HostPort, tls: UpstreamTls, identity: ServiceIdentity, timeoutMs: number) {
+  const login = { ...identity, parameters: { application_name: 'ysqlgate-health' } };
+  try {
+    return await openUpstream(endpoint, tls, login, timeoutMs);
+  } catch (err) {
+    const noSuchDatabase = err instanceof UpstreamError && err.serverError?.code === INVALID_CATALOG_NAME;
+    if (!noSuchDatabase || identity.database !== SERVICE_DATABASE) throw err;
+    return openUpstream(endpoint, tls, { ...login, database: FALLBACK_DATABASE }, timeoutMs);
   }
 }
