@@ -41,16 +41,20 @@ export const authTestHooks = { offerChannelBinding: true };
 export async function authenticateClient(
   socket: Duplex, reader: SocketReader, username: string, user: UserConfig | null, ctx: AuthContext,
 ): Promise<AuthOutcome> {
+  const binding = authTestHooks.offerChannelBinding ? ctx.channelBinding : null;
   if (user !== null && user.auth === 'cert') {
     // Certificate alone, as PostgreSQL's `cert` method: no exchange, the TLS handshake already proved the key.
     const cert = checkClientCertificate(ctx.peerCertificate, username);
-    return cert.ok ? { ok: true, method: 'cert', scramKeys: null } : { ok: false, method: 'cert', reason: cert.reason };
+    if (cert.ok) return { ok: true, method: 'cert', scramKeys: null };
+    // Refused exactly like an unknown user (the same mock exchange, then the same 28P01), so a failed
+    // certificate does not reveal that a certificate user of that name exists.
+    await authenticateScram(socket, reader, username, null, { mockSecret: ctx.mockSecret, channelBinding: binding });
+    return { ok: false, method: 'cert', reason: cert.reason };
   }
   // `clientCertificate: required` (pg_hba clientcert=verify-full) is decided up front but only reported after the
   // proof, in place of SASLFinal: a client never learns from the messages whether its password was right.
   const certificate = user !== null && user.clientCertificate === 'required'
     ? checkClientCertificate(ctx.peerCertificate, username) : null;
-  const binding = authTestHooks.offerChannelBinding ? ctx.channelBinding : null;
   return authenticateScram(socket, reader, username, user, { mockSecret: ctx.mockSecret, channelBinding: binding }, certificate);
 }
 

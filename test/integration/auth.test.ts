@@ -190,6 +190,7 @@ t.test('auth: cert — a certificate alone, CN = user name; every failure is the
   t.equal(pki.goodCn, 'certuser');
   t.same(await pgLogin(proxy, 'certuser', 'good'), { ok: true, user: 'app_ro' }, 'right CN logs in, mapped upstream');
   const denied = { ok: false, code: '28P01', message: AUTH_FAILED('certuser') };
+  const asUnknown = (r: Awaited<ReturnType<typeof pgLogin>>): unknown => (r.ok ? r : { ...r, message: r.message.replace('nobody', 'certuser') });
   const cases: Array<[CertName, string]> = [
     ['wrongCn', 'certificate_name_mismatch'],
     ['expired', 'certificate_expired'],
@@ -198,11 +199,16 @@ t.test('auth: cert — a certificate alone, CN = user name; every failure is the
   ];
   for (const [cert, reason] of cases) {
     const mark = proxy.logs().length;
-    t.same(await pgLogin(proxy, 'certuser', cert), denied, `${cert}: refused like a wrong password`);
+    // A password does not stand in for the certificate: refused like a wrong password.
+    t.same(await pgLogin(proxy, 'certuser', cert, 'anything'), denied, `${cert}: refused like a wrong password`);
     t.same(failuresSince(proxy, mark), [reason], `${cert}: log says ${reason}`);
-    // A password does not stand in for the certificate.
-    t.same(await pgLogin(proxy, 'certuser', cert, 'anything'), denied, `${cert}: a password changes nothing`);
+    // Without a password, exactly what an unknown user gets (a password request): the name's kind is not revealed.
+    t.same(await pgLogin(proxy, 'certuser', cert), asUnknown(await pgLogin(proxy, 'nobody', cert)), `${cert}: same as an unknown user`);
   }
+  // The raw exchange has the unknown user's shape too: SASL, SASLContinue, then 28P01.
+  const certShape = await rawScram(proxy.port, { mechanism: PLUS, gs2: EP, cbData: GOOD_CB, user: 'certuser', password: 'x' });
+  const unknownShape = await rawScram(proxy.port, { mechanism: PLUS, gs2: EP, cbData: GOOD_CB, user: 'nobody', password: 'x' });
+  t.same(certShape.steps, unknownShape.steps, 'a certificate user without a certificate looks like an unknown user');
   // The good certificate names certuser only: it does not log in as another user.
   t.same(await pgLogin(proxy, 'admin', 'good', 'wrong'), { ok: false, code: '28P01', message: AUTH_FAILED('admin') });
   const res = await fetch(`http://127.0.0.1:${proxy.adminPort}/metrics`);
