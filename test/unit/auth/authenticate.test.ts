@@ -132,11 +132,14 @@ t.test('a missing client certificate fails exactly like a wrong password (no SAS
   t.equal(withCert.sent.length, 3, 'SASLFinal only once both checks pass');
 });
 
-t.test('cert users: no exchange at all; pass-through users get the keys of their verifier', async (t) => {
+t.test('cert users: no exchange with a good certificate, the unknown user\'s exchange without; pass-through keys', async (t) => {
   const certUser: UserConfig = { ...alice, auth: 'cert', password: null, clientCertificate: 'required' };
   const nothing = { write: () => t.fail('nothing is sent for a cert user') } as unknown as Duplex;
   const noReads = { readMessage: async () => { throw new Error('no reads for a cert user'); } } as unknown as SocketReader;
-  t.same(await authenticateClient(nothing, noReads, 'alice', certUser, CTX), { ok: false, method: 'cert', reason: 'no_client_certificate' });
+  const refused = await trace('alice', certUser, 'any password');
+  const unknown = await trace('alice', null, 'any password');
+  t.same(refused.outcome, { ok: false, method: 'cert', reason: 'no_client_certificate' });
+  t.same(refused.sent, unknown.sent, 'a refused certificate user gets the unknown user\'s messages');
   t.same(await authenticateClient(nothing, noReads, 'alice', certUser, {
     ...CTX, peerCertificate: { presented: true, verified: true, verifyError: null, subject: 'CN=alice' },
   }), { ok: true, method: 'cert', scramKeys: null });
