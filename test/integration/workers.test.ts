@@ -16,7 +16,9 @@ const ca = fs.readFileSync(server.pki.ca.certFile, 'utf8');
 
 t.test('workers: 2 shares the port, aggregates metrics, routes cancels, reloads and drains', { timeout: 180_000 }, async (t) => {
   const proc = await startServeProcess(t, [...process.execArgv, cli], { pg: server, overrides: { workers: 2 }, logLevel: 'debug' });
+  // Workers start in parallel: wait for both, in whichever order they come up.
   await proc.waitFor((l) => l.event === 'proxy.listening' && l.worker === 2);
+  await proc.waitFor((l) => l.event === 'proxy.listening' && l.worker === 1);
   const workers = new Set(proc.lines().filter((l) => l.event === 'proxy.listening' && typeof l.worker === 'number').map((l) => l.worker));
   t.same([...workers].sort(), [1, 2], 'two worker processes listening');
   t.equal((await httpGet(proc.adminPort, '/readyz')).status, 200);
