@@ -162,7 +162,9 @@ t.test('a server does not outlive a test process killed with SIGKILL', async (t)
   });
   const { pid, dataDir } = JSON.parse(line) as { pid: number; dataDir: string };
   t.ok(isAlive(pid), 'postmaster runs');
+  const reaped = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGKILL');
+  await reaped; // until Node reaps it, the killed owner is a zombie that still looks alive to sweepStale
   const deadline = Date.now() + 10_000;
   while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   t.notOk(isAlive(pid), 'postmaster got its parent-death signal');
