@@ -136,7 +136,8 @@ export async function startYsqlgate(o: YsqlgateOptions): Promise<ProcTarget & { 
     listen: `127.0.0.1:${o.port}`,
     tls: { mode: 'required', cert: o.certFile, key: o.keyFile, minVersion: 'TLSv1.2' },
     network: { allow: ['127.0.0.1/32', '::1/128'] },
-    upstream: { endpoints: [`127.0.0.1:${o.pgPort}`], tls: { mode: 'verify-full', ca: o.caFile }, connectTimeout: '5s' },
+    // BENCH_UPSTREAM_TLS=disable measures a plaintext upstream leg (pair it with BENCH_PGBOUNCER_SERVER_TLS=disable).
+    upstream: { endpoints: [`127.0.0.1:${o.pgPort}`], tls: { mode: process.env.BENCH_UPSTREAM_TLS ?? 'verify-full', ca: o.caFile }, connectTimeout: '5s' },
     workers: process.env.BENCH_WORKERS === 'auto' ? 'auto' : Number(process.env.BENCH_WORKERS ?? 1), // issue 5: 1 vs 2 workers
     limits: { maxConnections: 1000, maxConnectionsPerUser: 1000 },
     users: o.users.map((u) => ({

@@ -56,3 +56,16 @@ export function value(e: Exposition, name: string, labels: Record<string, string
 export function exposes(e: Exposition, name: string): boolean {
   return e.type.has(name) || e.samples.some((s) => s.name === name);
 }
+
+/**
+ * Scrapes until `ready(exposition)` holds (or `ms` pass, then returns the last scrape): for counters that are
+ * updated a moment after the client-visible effect, such as a cancel counted when the upstream closes.
+ */
+export async function scrapeWhen(port: number, ready: (e: Exposition) => boolean, ms = 3000): Promise<Exposition> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const e = await scrape(port);
+    if (ready(e) || Date.now() > deadline) return e;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { sharedPostgres } from '../helpers/pg.js';
 import { startTestProxy, type TestProxy } from '../helpers/proxy.js';
 import { sendAndCollect } from '../helpers/raw-client.js';
-import { exposes, httpGet, scrape, value } from '../helpers/metrics-text.js';
+import { exposes, httpGet, scrape, scrapeWhen, value } from '../helpers/metrics-text.js';
 import { PRODUCT_METRICS } from '../../src/observability/metrics.js';
 
 const server = await sharedPostgres(t);
@@ -47,9 +47,8 @@ t.test('every PRODUCT.md metric is on /metrics with HELP, and moves with traffic
   bogus.writeInt32BE(16, 0); bogus.writeInt32BE(80877102, 4); bogus.writeInt32BE(7, 8); bogus.writeInt32BE(7, 12);
   await sendAndCollect(proxy.port, bogus, 500);
   proxy.running.reload(proxy.config);
-  await new Promise((r) => setTimeout(r, 100)); // cancel counters settle after the cancel connection closes
 
-  const m = await scrape(proxy.adminPort!);
+  const m = await scrapeWhen(proxy.adminPort!, (e) => value(e, 'ysqlgate_cancel_requests_total', { result: 'forwarded' }) >= 1);
   for (const name of PRODUCT_METRICS) {
     t.ok(exposes(m, name), `${name} exposed`);
     t.ok((m.help.get(name) ?? '').length > 10, `${name} has HELP text`);

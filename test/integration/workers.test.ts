@@ -6,7 +6,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { sharedPostgres } from '../helpers/pg.js';
 import { startServeProcess } from '../helpers/serve-process.js';
-import { httpGet, scrape, value } from '../helpers/metrics-text.js';
+import { httpGet, scrape, scrapeWhen, value } from '../helpers/metrics-text.js';
 import { sendAndCollect } from '../helpers/raw-client.js';
 
 const server = await sharedPostgres(t);
@@ -50,7 +50,7 @@ t.test('workers: 2 shares the port, aggregates metrics, routes cancels, reloads 
     t.ok(Date.now() - started < 3000, `within ${Date.now() - started} ms`);
   }
 
-  const m = await scrape(proc.adminPort);
+  const m = await scrapeWhen(proc.adminPort, (e) => value(e, 'ysqlgate_cancel_requests_total', { result: 'forwarded' }) >= 4);
   t.ok(value(m, 'ysqlgate_client_connections') >= 4, 'open sessions summed over workers');
   t.equal(value(m, 'ysqlgate_cancel_requests_total', { result: 'forwarded' }), 4, 'every cancel forwarded, none unknown');
   t.equal(value(m, 'ysqlgate_cancel_requests_total', { result: 'unknown' }), 0);
