@@ -165,7 +165,7 @@ async function main(): Promise<void> {
     }
 
     const all = rows(results, bytesPerTx);
-    process.stdout.write(`\nysqlgate benchmark: ${os.cpus().length} CPUs, scale ${SCALE}, ${ROUNDS} rounds × ${SECONDS} s, TLS everywhere, loopback\n`);
+    process.stdout.write(`\nysqlgate benchmark: ${os.cpus().length} CPUs, scale ${SCALE}, ${ROUNDS} rounds × ${SECONDS} s, client TLS, upstream TLS: ysqlgate ${env.BENCH_UPSTREAM_TLS ?? 'verify-full'}, PgBouncer ${env.BENCH_PGBOUNCER_SERVER_TLS ?? 'prefer'}, loopback\n`);
     process.stdout.write(`${table(all)}\n`);
     process.stdout.write('CPU s/1000 tx: utime+stime of the proxy process per 1000 transactions (direct: none).\n');
     const errs = [...results.entries()].flatMap(([w, m]) => [...m.entries()].flatMap(([t, c]) => c.errors.map((e) => `${w}/${t}: ${e}`)));
