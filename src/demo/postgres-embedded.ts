@@ -43,6 +43,8 @@ export async function startEmbeddedPostgres(opts: PgOptions): Promise<PgInstance
   });
   let untrack = (): void => undefined;
   try {
+    // As root, initdb runs as the package's postgres user: it must be able to reach the data directory.
+    if (isRoot) fs.chmodSync(base, 0o755);
     await pgServer.initialise();
     if (isRoot) { const ids = postgresUserIds(); fs.chownSync(base, ids.uid, ids.gid); }
     writeHba(dataDir, opts.hba);
