@@ -7,11 +7,12 @@ import type net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { FrontendCode } from '../protocol/codes.js';
 import { FrontendFramer, type Frame } from '../protocol/framer.js';
-import { decodeFunctionCall, decodeParse, decodeQuery } from '../protocol/frontend.js';
+import { decodeBind, decodeClose, decodeFunctionCall, decodeParse, decodeQuery } from '../protocol/frontend.js';
 import { decodeErrorFields, encodeErrorResponse } from '../protocol/backend.js';
 import { BackendScanner } from '../protocol/backend-scanner.js';
 import { serialize } from 'pg-protocol/dist/serializer';
 import type { AccessDecision, SessionGuard } from '../policy/index.js';
+import { PreparedStatements } from './prepared-statements.js';
 
 export type StatementKind = 'query' | 'parse' | 'function_call';
 
@@ -31,6 +32,7 @@ type PendingDenial = { marker: string; group: number; decision: Extract<AccessDe
 
 export class Relay {
   private readonly framer: FrontendFramer;
+  private readonly prepared = new PreparedStatements();
   private readonly scanner: BackendScanner;
   private readonly markerPrefix = `ysqlgate_denied_${randomBytes(6).toString('hex')}_`;
   private denials: PendingDenial[] = [];
@@ -75,9 +77,10 @@ export class Relay {
     this.upstream.resume();
   }
 
-  /** Later statements are checked by `guard` (config reload). */
+  /** Later statements are checked by `guard` (config reload), including named statements prepared before. */
   rebind(guard: SessionGuard): void {
     this.guard = guard;
+    this.prepared.rulesChanged();
   }
 
   /** No request is waiting for the upstream: nothing would be lost by closing now. */
@@ -139,8 +142,15 @@ export class Relay {
         case FrontendCode.Parse: {
           const parse = decodeParse(frame.body);
           const decision = this.check('parse', () => this.guard.checkParse(parse.name, parse.query), parse.query);
-          return decision.allow ? frame.raw : serialize.parse({ name: parse.name, text: this.deny(decision, this.syncsSent + 1) });
+          if (!decision.allow) return serialize.parse({ name: parse.name, text: this.deny(decision, this.syncsSent + 1) });
+          this.prepared.parsed(parse.name, parse.query);
+          return frame.raw;
         }
+        case FrontendCode.Bind:
+          return this.prepared.stale ? this.recheckBind(frame) : frame.raw;
+        case FrontendCode.Close:
+          this.prepared.closed(decodeClose(frame.body));
+          return frame.raw;
         case FrontendCode.FunctionCall: {
           this.syncsSent++;
           const decision = this.check('function_call', () => this.guard.checkFunctionCall(decodeFunctionCall(frame.body).functionOid));
@@ -161,6 +171,24 @@ export class Relay {
       this.end('client_protocol_violation');
       return null;
     }
+  }
+
+  /**
+   * After a reload, a named statement parsed under the old rules is checked again by the new ones at its first
+   * Bind: a revoked privilege must not live on in a prepared statement. A denial fails the Bind as the server
+   * would (error, discard to Sync) through a Parse that cannot succeed and creates nothing.
+   */
+  private recheckBind(frame: Frame): Buffer {
+    const { statement } = decodeBind(frame.body);
+    const sql = this.prepared.needsRecheck(statement);
+    if (sql === null) return frame.raw;
+    const decision = this.check('parse', () => this.guard.checkParse(statement, sql), sql);
+    if (decision.allow) {
+      this.prepared.rechecked(statement);
+      return frame.raw;
+    }
+    const marker = this.deny(decision, this.syncsSent + 1);
+    return serialize.parse({ name: marker, text: marker });
   }
 
   private check(kind: StatementKind, run: () => AccessDecision, sql?: string): AccessDecision {

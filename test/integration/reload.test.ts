@@ -53,6 +53,28 @@ function nextError(client: pg.Client): Promise<{ code?: string; message: string 
 const withUsers = (config: Config, users: readonly UserConfig[]): Config => ({ ...config, users });
 const withAllow = (config: Config, allow: string[]): Config => ({ ...config, network: { ...config.network, allow } });
 
+t.test('new rules apply to statements prepared under the old ones (and to SQL-level EXECUTE)', async (t) => {
+  const proxy = await startTestProxy(t, { pg: server });
+  const client = await connect(proxy, 'writer');
+  t.teardown(() => client.end().catch(() => undefined));
+  const insert = { name: 'ins_audit', text: 'insert into accounts values ($1, $2, 0) on conflict do nothing', values: [900, 'before'] };
+  const select = { name: 'sel', text: 'select count(*)::int as n from accounts', values: [] };
+  await client.query(insert);
+  await client.query(select);
+  await client.query('prepare sqlins as insert into accounts values (901, $$x$$, 0) on conflict do nothing');
+  // The writer role loses write: its prepared INSERT must not run again; its prepared SELECT still does.
+  const roles = proxy.config.roles.map((r) => (r.name === 'writer'
+    ? { ...r, allow: r.allow.map((rule) => ({ ...rule, privileges: rule.privileges.filter((p) => p !== 'write') })) }
+    : r));
+  proxy.running.reload({ ...proxy.config, roles });
+  const denied = await client.query({ ...insert, values: [902, 'after'] }).catch((e) => e);
+  t.equal(denied.code, '42501', 'Bind of a statement prepared before the reload is checked by the new rules');
+  t.same((await client.query(select)).rows.length, 1, 'a statement the new rules allow still runs');
+  await t.rejects(client.query('execute sqlins'), { code: '42501' }, 'SQL-level EXECUTE too');
+  t.same(await server.query("select count(*)::int as n from public.accounts where id in (901, 902)", 'yugabyte'), [{ n: 0 }]);
+  await server.query('delete from public.accounts where id = 900', 'yugabyte');
+});
+
 t.test('a config that cannot be applied is rejected and the old one keeps serving', async (t) => {
   const proxy = await startTestProxy(t, { pg: server });
   const broken: Config = { ...proxy.config, tls: { ...proxy.config.tls, certFile: path.join(proxy.dir, 'missing.crt') } };
