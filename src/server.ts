@@ -201,6 +201,12 @@ export class ProxyServer {
         session.terminate('revoked', clientError('sessionRevoked'));
         continue;
       }
+      // The walls a session was opened with upstream (read-only default, pinned search_path, the database
+      // itself) cannot be changed in place: a session the new rules would open differently is ended too.
+      if (user && !session.openedAsUnder(next.policy, user)) {
+        session.terminate('revoked', clientError('sessionRevoked'));
+        continue;
+      }
       if (user) {
         session.userConfig = user;
         session.rebind();

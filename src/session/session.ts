@@ -13,7 +13,7 @@ import { parseStartupOptions } from '../protocol/startup.js';
 import { tlsServerEndPoint } from '../auth/tls-binding.js';
 import { endpointLabel, openUpstream, sendCancelRequest, UpstreamError, type BackendKey, type UpstreamConnection } from '../net/upstream.js';
 import type { UserConfig } from '../config/types.js';
-import { redactSql, type AccessDecision } from '../policy/index.js';
+import { redactSql, type AccessDecision, type AccessPolicy } from '../policy/index.js';
 import type { Logger } from '../observability/logger.js';
 import { isRefusal } from '../observability/metrics.js';
 import type { Lease } from '../net/endpoints.js';
@@ -62,6 +62,8 @@ export class Session {
   private authDenial: string | null = null;
   /** SCRAM pass-through only: the client's ClientKey, held until the upstream login and then wiped. */
   private scramKeys: ScramKeys | null = null;
+  /** The parameters the rules pinned upstream at login (default_transaction_read_only, search_path). */
+  private upstreamWalls: Readonly<Record<string, string>> | null = null;
   private onClosed: (() => void) | null = null;
   readonly done = new Promise<void>((resolve) => { this.onClosed = resolve; });
 
@@ -170,6 +172,7 @@ export class Session {
     const parameters: Record<string, string> = {};
     for (const { name, value } of settings) parameters[name] = value;
     Object.assign(parameters, verdict.upstreamParams);
+    this.upstreamWalls = verdict.upstreamParams;
     const upstream = await this.connectUpstream(user, database, parameters);
     this.scramKeys?.clientKey.fill(0); // every endpoint has been tried: the pass-through key is no longer needed
     this.scramKeys = null;
@@ -282,6 +285,21 @@ export class Session {
         this.ctx.endpoints.suspect(this.upstream!.endpoint); // health-check it now; the pool owns upstream_up
         return this.terminate('upstream_lost', clientError('upstreamLost'));
     }
+  }
+
+  /**
+   * Whether `policy` would open this session upstream the same way it was opened: same database allowed, same
+   * pinned parameters (read-only default, search_path). Sessions still starting up are judged at their own checks.
+   */
+  openedAsUnder(policy: AccessPolicy, user: UserConfig): boolean {
+    if (this.upstreamWalls === null || this.database === null) return true;
+    if (!policy.mayOpenDatabase(user, this.database)) return false;
+    const verdict = policy.checkStartup(user, this.database, []);
+    if (!verdict.allow) return false;
+    const before = this.upstreamWalls;
+    const after = verdict.upstreamParams;
+    const names = new Set([...Object.keys(before), ...Object.keys(after)]);
+    return [...names].every((name) => before[name] === after[name]);
   }
 
   /** Applies reloaded rules to this session's next statements. */

@@ -62,9 +62,10 @@ t.test('new rules apply to statements prepared under the old ones (and to SQL-le
   await client.query(insert);
   await client.query(select);
   await client.query('prepare sqlins as insert into accounts values (901, $$x$$, 0) on conflict do nothing');
-  // The writer role loses write: its prepared INSERT must not run again; its prepared SELECT still does.
+  // The writer role loses write on accounts (it stays a writer elsewhere): its prepared INSERT must not run
+  // again; its prepared SELECT still does.
   const roles = proxy.config.roles.map((r) => (r.name === 'writer'
-    ? { ...r, allow: r.allow.map((rule) => ({ ...rule, privileges: rule.privileges.filter((p) => p !== 'write') })) }
+    ? { ...r, deny: [...r.deny, { privileges: ['write' as const], objects: ['public.accounts'], functions: [] }] }
     : r));
   proxy.running.reload({ ...proxy.config, roles });
   const denied = await client.query({ ...insert, values: [902, 'after'] }).catch((e) => e);
@@ -73,6 +74,24 @@ t.test('new rules apply to statements prepared under the old ones (and to SQL-le
   await t.rejects(client.query('execute sqlins'), { code: '42501' }, 'SQL-level EXECUTE too');
   t.same(await server.query("select count(*)::int as n from public.accounts where id in (901, 902)", 'yugabyte'), [{ n: 0 }]);
   await server.query('delete from public.accounts where id = 900', 'yugabyte');
+});
+
+t.test('a session the new rules would open differently upstream (now read-only) is ended with 57P01', async (t) => {
+  const proxy = await startTestProxy(t, { pg: server });
+  const writer = await connect(proxy, 'writer');
+  const reader = await connect(proxy, 'app');
+  t.teardown(() => reader.end().catch(() => undefined));
+  t.same((await writer.query('show default_transaction_read_only')).rows, [{ default_transaction_read_only: 'off' }]);
+  const ended = nextError(writer);
+  const roles = proxy.config.roles.map((r) => (r.name === 'writer'
+    ? { ...r, allow: r.allow.map((rule) => ({ ...rule, privileges: rule.privileges.filter((p) => p !== 'write') })) }
+    : r));
+  proxy.running.reload({ ...proxy.config, roles });
+  t.equal((await ended).code, '57P01', 'its read-only wall cannot be raised in place: the session ends');
+  t.same((await reader.query('select 1 as ok')).rows, [{ ok: 1 }], 'a session whose walls are unchanged continues');
+  const again = await connect(proxy, 'writer');
+  t.same((await again.query('show default_transaction_read_only')).rows, [{ default_transaction_read_only: 'on' }], 'reconnects with the wall');
+  await again.end();
 });
 
 t.test('a config that cannot be applied is rejected and the old one keeps serving', async (t) => {
