@@ -64,15 +64,46 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function hashPassword(): Promise<number> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  const password = process.stdin.isTTY ? await promptHidden('Password: ') : await readAllStdin();
   if (password.length === 0) {
     process.stderr.write('hash-password: empty password on stdin\n');
     return 1;
   }
   process.stdout.write(`${createScramVerifier(password)}\n`);
   return 0;
+}
+
+async function readAllStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/** Reads one line from the terminal without echoing it (a password typed by hand must not stay on screen). */
+function promptHidden(prompt: string): Promise<string> {
+  return new Promise((resolve) => {
+    process.stderr.write(prompt);
+    const stdin = process.stdin;
+    stdin.setRawMode(true);
+    stdin.resume();
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+          stdin.setRawMode(false);
+          stdin.pause();
+          stdin.off('data', onData);
+          process.stderr.write('\n');
+          resolve(text);
+          return;
+        }
+        if (ch === '\u0003') { stdin.setRawMode(false); process.exit(130); } // Ctrl-C
+        if (ch === '\u007f' || ch === '\b') text = text.slice(0, -1);
+        else text += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
 }
 
 async function explain(configFile: string, values: { user?: string; database?: string; sql?: string; file?: string }): Promise<number> {

@@ -44,6 +44,20 @@ t.test('hash-password prints a verifier PostgreSQL itself accepts', async (t) =>
   t.equal(empty.code, 1);
 });
 
+t.test('hash-password on a terminal does not echo the password', async (t) => {
+  // `script` gives the command a pseudo-terminal; what the terminal shows is what script prints.
+  const child = spawn('script', ['-qec', `${process.execPath} ${CLI} hash-password`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let screen = '';
+  child.stdout.on('data', (d) => { screen += d; });
+  const done = new Promise((resolve) => child.on('close', resolve));
+  await new Promise((r) => setTimeout(r, 700));
+  child.stdin.write('typed-secret\r');
+  await done;
+  t.match(screen, /Password:/);
+  t.match(screen, /SCRAM-SHA-256\$4096:/);
+  t.notOk(screen.includes('typed-secret'), 'the typed password never appears on screen');
+});
+
 t.test('check-config: a valid file prints a summary without secrets', async (t) => {
   const { doc, env } = buildTestConfigDoc({ pg: server });
   const file = path.join(dir, 'good.yaml');
