@@ -37,6 +37,8 @@ export type CloseReason =
 /** Startup parameters that are not settings and so are never forwarded as such. */
 const NOT_FORWARDED = new Set(['user', 'database', 'options', 'replication', 'client_encoding']);
 const FATAL_GRACE_MS = 1000;
+/** Largest client message before authentication: PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH (65535) plus header. */
+const PRE_AUTH_MAX_MESSAGE = 65_540;
 
 export class Session {
   readonly id = randomUUID();
@@ -91,7 +93,10 @@ export class Session {
   private async startUp(): Promise<void> {
     const config = this.ctx.config();
     const negotiated = await negotiate(this.socket, {
-      tls: this.ctx.listenerTls(), maxMessageSize: config.limits.maxMessageSize, signal: this.startup.signal,
+      // Before authentication a client may only send small messages (SASL, password): an unauthenticated peer
+      // must not make the proxy hold `limits.maxMessageSize` per connection.
+      tls: this.ctx.listenerTls(), maxMessageSize: Math.min(config.limits.maxMessageSize, PRE_AUTH_MAX_MESSAGE),
+      signal: this.startup.signal,
     });
     if (negotiated.kind === 'cancel') {
       await this.forwardCancel(negotiated.processId, negotiated.secretKey);

@@ -19,6 +19,8 @@ export class SocketReader {
   private readonly onData = (chunk: Buffer): void => {
     this.chunks.push(chunk);
     this.size += chunk.length;
+    // Never hold more than one whole message: a peer that sends ahead (or floods) is paused, not buffered.
+    if (this.size > this.maxMessageSize) this.socket.pause();
     this.wake();
   };
   private readonly onEnd = (): void => this.fail(new PeerClosedError());
@@ -95,6 +97,7 @@ export class SocketReader {
     const rest = all.subarray(n);
     this.chunks = rest.length > 0 ? [rest] : [];
     this.size = rest.length;
+    if (this.size <= this.maxMessageSize && this.failure === null) this.socket.resume();
     return out;
   }
 

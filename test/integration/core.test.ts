@@ -334,3 +334,18 @@ t.test('backpressure: a client that stops reading does not make the proxy buffer
   });
   t.ok(bytes > 400_000_000, `${bytes} bytes relayed`);
 });
+
+t.test('before authentication only small messages are accepted: a 1 MiB SASL message is refused at its header', async (t) => {
+  const s = await connectTls(proxy.port, server.pki.ca.certFile);
+  t.teardown(() => s.destroy());
+  s.write(buildStartup({ user: 'admin', database: 'yugabyte' }));
+  await readUntil(s, 'R');
+  const header = Buffer.alloc(5);
+  header[0] = 0x70; // 'p': SASLInitialResponse
+  header.writeInt32BE(1024 * 1024, 1);
+  s.write(header); // the body never comes: the declared length alone must be refused
+  const reply = await readUntil(s, 'E', 2000);
+  const error = reply.find((m) => m.code === 'E');
+  t.ok(error, 'refused without waiting for the body');
+  t.equal(errorFields(error!.body).C, '08P01');
+});
