@@ -234,9 +234,10 @@ export class Session {
         // Only an endpoint that did not answer as a server counts against its health (not a refused login).
         if (!ANSWERED.has(lastError.reason)) endpoints.reportFailure(endpoint, lastError.reason);
         this.log.warn({ event: 'upstream.login_failed', endpoint: label, reason: lastError.reason, sqlstate: lastError.serverError?.code }, 'upstream login failed');
-        // A server that answered with a non-authentication error (no such database, too many connections) has
-        // spoken for the cluster: tell the client what it said instead of trying the next endpoint.
-        if (lastError.reason === 'server_error') break;
+        // A server that answered with an error about the request (no such database, permission) has spoken for
+        // the cluster: tell the client what it said. One that is only busy or not serving (too many connections,
+        // starting up, shutting down) speaks for itself: try the next endpoint.
+        if (lastError.reason === 'server_error' && !nodeLocalError(lastError.serverError?.code)) break;
       }
     }
     const serverError = lastError?.reason === 'server_error' ? lastError.serverError : null;
@@ -438,6 +439,13 @@ const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 
 /** Upstream login failures where the endpoint did answer as a server: not a health failure. */
 const ANSWERED = new Set(['auth_failed', 'auth_unsupported', 'server_error']);
+
+/** SQLSTATEs that describe one node's state rather than the request: class 53 (insufficient resources),
+ * 57P01/57P02/57P03 (shutting down, crash shutdown, cannot connect now), class 08 (connection exception). */
+function nodeLocalError(code: string | undefined): boolean {
+  if (!code) return false;
+  return code.startsWith('53') || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
+}
 
 function upstreamDetail(err: UpstreamError): string {
   return `last endpoint failure: ${err.reason.replace(/_/g, ' ')}`;
