@@ -21,13 +21,18 @@ export type RunningProxy = {
   close(graceMs?: number): Promise<void>;
 };
 
-export type RunOptions = { logger?: Logger; metrics?: Metrics };
+export type RunOptions = {
+  logger?: Logger;
+  metrics?: Metrics;
+  /** false: a server that never offers SCRAM-SHA-256-PLUS (for testing clients' downgrade protection; no config key). */
+  offerChannelBinding?: boolean;
+};
 
 export async function runProxy(config: Config, opts: RunOptions = {}): Promise<RunningProxy> {
   const logger = opts.logger ?? createLogger(config.log);
   const metrics = opts.metrics ?? new Metrics();
   await initPolicyParser();
-  const server = new ProxyServer(buildGeneration(config), metrics, logger);
+  const server = new ProxyServer(buildGeneration(config), metrics, logger, { offerChannelBinding: opts.offerChannelBinding ?? true });
   recordCertificates(server, metrics);
   const port = await server.listen();
   // Cancel keys carry this replica's tag (net/peers.ts); health checks and discovery start now.

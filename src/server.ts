@@ -72,7 +72,10 @@ export class ProxyServer {
   private readonly authFailures = new AuthFailureTracker(() => this.generation.config.limits.authFailures);
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(generation: Generation, private readonly metrics: Metrics, private readonly logger: Logger) {
+  constructor(
+    generation: Generation, private readonly metrics: Metrics, private readonly logger: Logger,
+    options: { offerChannelBinding: boolean } = { offerChannelBinding: true },
+  ) {
     this.generation = generation;
     this.endpoints = new EndpointPool({ config: () => this.generation.config, tls: () => this.generation.upstreamTls, metrics, logger });
     const limits: SessionLimits = {
@@ -101,6 +104,7 @@ export class ProxyServer {
       findUser: (name) => this.generation.users.get(name) ?? null,
       metrics, logger, cancels: this.cancels, limits, endpoints: this.endpoints,
       mockSecret: randomBytes(32),
+      offerChannelBinding: options.offerChannelBinding,
       upstreamPassword: (user) => (user.upstream.password.kind === 'password' ? user.upstream.password.value : null),
       authFailures: this.authFailures,
       userAllowedFrom: (user, address) => this.userAllowedFrom(this.generation, user.name, address),

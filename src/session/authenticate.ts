@@ -34,14 +34,11 @@ export type AuthContext = {
   readonly peerCertificate: PeerCertificate;
 };
 
-/** Tests only: a server that does not offer SCRAM-SHA-256-PLUS even over TLS (config-free by design). */
-export const authTestHooks = { offerChannelBinding: true };
-
 /** Runs the user's authentication method; never writes AuthenticationOk (the session does, once authorized). */
 export async function authenticateClient(
   socket: Duplex, reader: SocketReader, username: string, user: UserConfig | null, ctx: AuthContext,
 ): Promise<AuthOutcome> {
-  const binding = authTestHooks.offerChannelBinding ? ctx.channelBinding : null;
+  const binding = ctx.channelBinding;
   if (user !== null && user.auth === 'cert') {
     // Certificate alone, as PostgreSQL's `cert` method: no exchange, the TLS handshake already proved the key.
     const cert = checkClientCertificate(ctx.peerCertificate, username);

@@ -31,6 +31,8 @@ export type ProxyContext = {
   readonly limits: SessionLimits;
   /** Server secret for mock SCRAM salts of unknown users. */
   readonly mockSecret: Buffer;
+  /** Whether SCRAM-SHA-256-PLUS is offered over TLS (always, except in tests of clients' downgrade checks). */
+  readonly offerChannelBinding: boolean;
   /** Reads an upstream secret at login time (so rotated files are picked up); null = no password. */
   readonly upstreamPassword: (user: UserConfig) => string | null;
   /** Upstream endpoints: ordered candidates for a new session, session counts, health (net/endpoints.ts). */

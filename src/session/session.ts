@@ -146,7 +146,7 @@ export class Session {
     const binding = certificateDer ? tlsServerEndPoint(certificateDer) : null;
     const outcome = await authenticateClient(this.socket, reader, username, user, {
       mockSecret: this.ctx.mockSecret,
-      channelBinding: binding ? { type: 'tls-server-end-point', data: binding } : null,
+      channelBinding: binding && this.ctx.offerChannelBinding ? { type: 'tls-server-end-point', data: binding } : null,
       peerCertificate: inspectPeerCertificate(tlsSocket),
     });
     this.ctx.metrics.authAttempts.inc({ method: outcome.method, result: outcome.ok ? 'success' : 'failure' });

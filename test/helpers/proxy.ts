@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { createScramVerifier } from '../../src/auth/verifier.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
-import { runProxy, type RunningProxy } from '../../src/main.js';
+import { runProxy, type RunningProxy, type RunOptions } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { SharedPg } from './pg.js';
 import type { TestPki } from './pki.js';
@@ -35,6 +35,7 @@ export type TestProxyOptions = {
   overrides?: Record<string, unknown>; // deep-merged into the YAML document (arrays replace)
   mutate?: (doc: Record<string, any>) => void; // last word on the YAML document
   logLevel?: 'info' | 'debug' | 'trace' | 'warn' | 'silent';
+  runOptions?: Pick<RunOptions, 'offerChannelBinding'>;
 };
 
 export type TestProxy = {
@@ -140,7 +141,7 @@ export async function startTestProxy(t: Teardown, opts: TestProxyOptions): Promi
   const logger = createLogger({ level: doc.log?.level ?? 'info', format: 'json' }, sink);
   let proxy: RunningProxy;
   try {
-    proxy = await runProxy(config, { logger });
+    proxy = await runProxy(config, { logger, ...opts.runOptions });
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;

@@ -16,7 +16,6 @@ import { connectTls, errorFields, readUntil, type RawMessage } from '../helpers/
 import { tlsServerEndPoint } from '../../src/auth/tls-binding.js';
 import { clientKeyOf, hmac, saltedPassword, sha256, xor } from '../../src/auth/scram-crypto.js';
 import { createScramVerifier, parseScramVerifier } from '../../src/auth/verifier.js';
-import { authTestHooks } from '../../src/session/authenticate.js';
 import { loadConfig } from '../../src/config/load.js';
 
 const run = promisify(execFile);
@@ -47,13 +46,12 @@ t.test('SCRAM-SHA-256-PLUS: psql with channel_binding=require', async (t) => {
   t.same(ok, { ok: true, out: 'yb_admin' });
 
   // The same client against a server that does not offer PLUS must refuse to go on.
-  authTestHooks.offerChannelBinding = false;
-  t.teardown(() => { authTestHooks.offerChannelBinding = true; });
-  const refused = await psql(proxy.conninfo('admin', { channel_binding: 'require' }), proxy.passwords.admin!);
+  const noPlus = await startTestProxy(t, { pg: server, runOptions: { offerChannelBinding: false } });
+  const refused = await psql(noPlus.conninfo('admin', { channel_binding: 'require' }), noPlus.passwords.admin!);
   t.equal(refused.ok, false);
   t.match(refused.ok ? '' : refused.err, /channel binding/);
   // …while a client that merely prefers binding still logs in there (the server works, only PLUS is gone).
-  t.same(await psql(proxy.conninfo('admin', { channel_binding: 'prefer' }), proxy.passwords.admin!), { ok: true, out: 'yb_admin' });
+  t.same(await psql(noPlus.conninfo('admin', { channel_binding: 'prefer' }), noPlus.passwords.admin!), { ok: true, out: 'yb_admin' });
 });
 
 type RawScram = {
