@@ -51,7 +51,7 @@ export function acceptTls(socket: net.Socket, config: ListenerTls, signal: Abort
     isServer: true,
     secureContext: config.context,
     requestCert: config.requestCert,
-    rejectUnauthorized: false, // verified explicitly in peerCertificateVerified(), so the failure is uniform
+    rejectUnauthorized: false, // verified explicitly with peerVerifyError(), so the failure is uniform
     ALPNProtocols: [ALPN_POSTGRESQL],
   });
   return new Promise((resolve, reject) => {
@@ -62,13 +62,16 @@ export function acceptTls(socket: net.Socket, config: ListenerTls, signal: Abort
   });
 }
 
-type VerifyingHandle = { verifyError?: () => Error | null };
+type VerifyingHandle = { verifyError?: () => (Error & { code?: string }) | null };
 
-/** True only when the client presented a certificate that chains to `tls.clientCA` and is in its validity period. */
-export function peerCertificateVerified(socket: tls.TLSSocket): boolean {
+/**
+ * Why the client's certificate did not verify against `tls.clientCA` (OpenSSL's code, e.g. CERT_HAS_EXPIRED),
+ * or null when it did. Fails closed: no certificate, or no way to ask OpenSSL, is a reason too.
+ */
+export function peerVerifyError(socket: tls.TLSSocket): string | null {
+  if (!socket.getPeerX509Certificate()) return 'NO_CERTIFICATE';
   const handle = (socket as unknown as { _handle?: VerifyingHandle })._handle;
-  if (!handle || typeof handle.verifyError !== 'function') return false;
-  const peer = socket.getPeerX509Certificate();
-  if (!peer) return false;
-  return handle.verifyError() === null;
+  if (!handle || typeof handle.verifyError !== 'function') return 'UNKNOWN';
+  const error = handle.verifyError();
+  return error === null ? null : (error.code ?? 'UNKNOWN');
 }

@@ -16,7 +16,7 @@ import type { ScramKeys } from '../auth/scram-client.js';
 import {
   NO_PEER_CERTIFICATE, checkClientCertificate, type CertOutcome, type PeerCertificate,
 } from '../auth/cert.js';
-import { peerCertificateVerified } from '../net/tls.js';
+import { peerVerifyError } from '../net/tls.js';
 import type { UserConfig } from '../config/types.js';
 import type { SocketReader } from './socket-reader.js';
 
@@ -93,18 +93,11 @@ function fail(reason: string): AuthOutcome {
   return { ok: false, method: 'scram', reason };
 }
 
-type VerifyingHandle = { verifyError?: () => (Error & { code?: string }) | null };
-
 /** What the TLS handshake established about the client's certificate; verification itself is net/tls.ts's. */
 export function inspectPeerCertificate(socket: TLSSocket | null): PeerCertificate {
   if (socket === null) return NO_PEER_CERTIFICATE;
   const x509 = socket.getPeerX509Certificate();
   if (!x509) return NO_PEER_CERTIFICATE;
-  const verified = peerCertificateVerified(socket);
-  let verifyError: string | null = null;
-  if (!verified) {
-    const handle = (socket as unknown as { _handle?: VerifyingHandle })._handle;
-    verifyError = handle?.verifyError?.()?.code ?? 'UNKNOWN';
-  }
-  return { presented: true, verified, verifyError, subject: x509.subject };
+  const verifyError = peerVerifyError(socket);
+  return { presented: true, verified: verifyError === null, verifyError, subject: x509.subject };
 }
