@@ -10,7 +10,7 @@ import { loadConfig } from './config/load.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { startAdminServer, type AdminServer } from './observability/admin.js';
-import type { CancelRegistry, CancelResult } from './session/cancel.js';
+import type { CancelResult } from './session/cancel.js';
 import { reloadFromFile, runProxy, serve } from './main.js';
 
 const CANCEL_RELAY_TIMEOUT_MS = 2000;
@@ -40,18 +40,6 @@ export async function serveWithWorkers(file: string): Promise<void> {
   const n = workerCount(config.workers);
   if (n <= 1) return serve(file);
   return runPrimary(file, config, n);
-}
-
-/** Cancels a key this process issued: what a sibling answers when the primary relays a CancelRequest. */
-export async function cancelLocal(registry: CancelRegistry, processId: number, secretKey: number): Promise<CancelResult> {
-  const target = registry.lookup(processId, secretKey);
-  if (!target) return 'unknown';
-  try {
-    await target.cancelUpstream();
-    return 'forwarded';
-  } catch {
-    return 'failed';
-  }
 }
 
 /** Several answers to one relayed cancel: one owner at most, so any non-unknown answer is the result. */
@@ -108,7 +96,7 @@ async function runWorker(file: string): Promise<void> {
     if (!isMessage(m)) return;
     switch (m.type) {
       case 'ysqlgate:cancel':
-        void cancelLocal(proxy.server.cancels, m.processId, m.secretKey).then((result) => send({ type: 'ysqlgate:cancel-result', id: m.id, result }));
+        void proxy.server.cancels.cancel(m.processId, m.secretKey).then((result) => send({ type: 'ysqlgate:cancel-result', id: m.id, result }));
         return;
       case 'ysqlgate:cancel-result':
         pending.get(m.id)?.(m.result);

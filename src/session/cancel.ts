@@ -53,6 +53,18 @@ export class CancelRegistry {
     return timingSafeEqual(a, b) ? entry.target : null;
   }
 
+  /** Cancels the session a key belongs to, if this process issued it: forwarded, failed, or unknown. */
+  async cancel(processId: number, secretKey: number): Promise<CancelResult> {
+    const target = this.lookup(processId, secretKey);
+    if (!target) return 'unknown';
+    try {
+      await target.cancelUpstream();
+      return 'forwarded';
+    } catch {
+      return 'failed';
+    }
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -342,22 +342,14 @@ export class Session {
   }
 
   private async forwardCancel(processId: number, secretKey: number): Promise<void> {
-    const target = this.ctx.cancels.lookup(localProcessId(processId), secretKey);
-    if (!target) {
-      // Another worker of this process group may own the key (workers: N); it answers forwarded/unknown/failed.
-      const local = localProcessId(processId);
-      let result: string = this.ctx.cancels.siblings ? await this.ctx.cancels.siblings(local, secretKey) : 'unknown';
-      // Not this replica's: another ysqlgate replica in `peers` may own it (the key's tag says which).
-      if (result === 'unknown') result = await this.cancelViaPeers(processId, secretKey);
-      this.ctx.metrics.cancelRequests.inc({ result });
-      return;
-    }
-    try {
-      await target.cancelUpstream();
-      this.ctx.metrics.cancelRequests.inc({ result: 'forwarded' });
-    } catch {
-      this.ctx.metrics.cancelRequests.inc({ result: 'failed' });
-    }
+    const cancels = this.ctx.cancels;
+    const local = localProcessId(processId);
+    let result: string = await cancels.cancel(local, secretKey);
+    // Another worker of this process group may own the key (workers: N); it answers forwarded/unknown/failed.
+    if (result === 'unknown' && cancels.siblings) result = await cancels.siblings(local, secretKey);
+    // Not this replica's: another ysqlgate replica in `peers` may own it (the key's tag says which).
+    if (result === 'unknown') result = await this.cancelViaPeers(processId, secretKey);
+    this.ctx.metrics.cancelRequests.inc({ result });
   }
 
   private cancelViaPeers(processId: number, secretKey: number): Promise<string> {
