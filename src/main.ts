@@ -1,13 +1,13 @@
 // Composition root: config → logger and metrics → policy parser → listener and admin endpoint; reload and
 // graceful shutdown. `runProxy` is what the CLI, the demo and the tests start.
 import type { Config } from './config/types.js';
-import { X509Certificate } from 'node:crypto';
 import { ConfigError, loadConfig } from './config/load.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { startAdminServer, type AdminServer } from './observability/admin.js';
 import { initPolicyParser } from './policy/index.js';
 import { buildGeneration, ProxyServer } from './server.js';
+import { earliestExpiry } from './net/tls.js';
 import { chooseReplica } from './net/peers.js';
 
 export type RunningProxy = {
@@ -91,16 +91,6 @@ function buildGenerationCertInfo(server: ProxyServer): Array<[string, Date]> {
   const upstreamNotAfter = upstreamCa ? earliestExpiry(upstreamCa) : null;
   if (upstreamNotAfter) out.push(['upstream_ca', upstreamNotAfter]);
   return out;
-}
-
-/** The first expiry among the certificates of a PEM bundle (the one that breaks verification first). */
-function earliestExpiry(pem: Buffer): Date | null {
-  let earliest: Date | null = null;
-  for (const block of pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []) {
-    const notAfter = new Date(new X509Certificate(block).validTo);
-    if (earliest === null || notAfter < earliest) earliest = notAfter;
-  }
-  return earliest;
 }
 
 /** Re-reads `file` and applies it (SIGHUP); a bad file is logged and counted, and the old config kept. */

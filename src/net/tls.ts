@@ -30,8 +30,18 @@ export function loadListenerTls(config: ListenerTlsConfig): ListenerTls {
     requestCert: ca !== null,
     certificateDer: x509.raw,
     certificateNotAfter: new Date(x509.validTo),
-    clientCANotAfter: ca ? new Date(new X509Certificate(ca).validTo) : null,
+    clientCANotAfter: ca ? earliestExpiry(ca) : null,
   };
+}
+
+/** The first expiry among the certificates of a PEM bundle (the one that breaks verification first). */
+export function earliestExpiry(pem: Buffer): Date | null {
+  let earliest: Date | null = null;
+  for (const block of pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []) {
+    const notAfter = new Date(new X509Certificate(block).validTo);
+    if (earliest === null || notAfter < earliest) earliest = notAfter;
+  }
+  return earliest;
 }
 
 function readFile(file: string, key: string): Buffer {
